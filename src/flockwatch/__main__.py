@@ -1,0 +1,3 @@
+from flockwatch.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""What detection produces: alert records, their fingerprints and summaries."""

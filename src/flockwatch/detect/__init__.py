@@ -1,0 +1,1 @@
+"""Where events are judged: the engine, its prefilter and the rule types (detectors)."""

@@ -1,0 +1,67 @@
+"""The one narrow interface every detector implements (after ElastAlert2's rule types).
+
+A detector sees only events that passed its rule's condition and exceptions.
+Stateless detectors ignore `state`. Stateful ones keep everything they know in the
+`state` mapping they are handed, keyed by `partition_key(event)`: a plain dict in
+`flockwatch scan`, a changelogged Faust table in the worker. Values must be JSON-
+serialisable. Time is *event* time only, so a replay produces the same alerts as the
+live run did.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from flockwatch.ingest.event import Event
+
+if TYPE_CHECKING:
+    from flockwatch.detect.compiled import CompiledRule
+
+
+@dataclass
+class Finding:
+    """What a detector reports; the engine turns it into an Alert."""
+
+    key: str  # evidence key: with the rule id it makes the fingerprint
+    event: Event  # the event that produced this finding (used by the summary template)
+    event_ids: list[str]
+    agent_ids: list[str]
+    first_ts: float
+    last_ts: float
+    count: int = 1
+    evidence: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None  # overrides the rule's severity (e.g. score-based)
+    derived: list[Event] = field(default_factory=list)  # decoded content to rescan
+
+
+class Detector(ABC):
+    """Base of every rule type. Subclasses register by `name` in `registry.py`."""
+
+    name: ClassVar[str]
+    stateful: ClassVar[bool] = False
+
+    def __init__(self, rule: CompiledRule, params: dict[str, Any]):
+        self.rule = rule
+
+    def partition_key(self, event: Event) -> str | None:
+        """Key under which this event's state lives (and by which the worker must route
+        it so one worker owns the key). Stateless detectors return None."""
+        return None
+
+    @abstractmethod
+    def add_data(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
+    ) -> list[Finding]:
+        """Observe one matching event; return findings (usually zero or one)."""
+
+    def garbage_collect(self, watermark: float, state: MutableMapping[str, Any]) -> int:
+        """Drop state that no event at or after `watermark` (event time) can need.
+        Returns the number of keys removed."""
+        return 0
+
+
+class DetectorConfigError(ValueError):
+    """A rule's type-specific settings are wrong; the message says which."""

@@ -1,0 +1,196 @@
+"""The engine: one event in, alerts out. Same code path for `scan`, the worker and
+inline rule tests.
+
+Per event: one prefilter pass over the text fields; then only the rules whose
+required patterns were hit (or that cannot be prefiltered) have their conditions
+evaluated with the `regex` module; matches go through exceptions to the rule's
+detector; findings become alerts. Decoded content that a detector hands back
+(`Finding.derived`) is fed through every rule again, up to `max_depth`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+
+from flockwatch.alerts.alert import Alert, alert_id_of, fingerprint_of, iso
+from flockwatch.detect.compiled import CompiledPack, CompiledRule
+from flockwatch.detect.detector import Finding
+from flockwatch.detect.prefilter_index import PrefilterIndex
+from flockwatch.detect.state import DictState, StateBackend
+from flockwatch.ingest.event import EVENT_TYPES, Event
+from flockwatch.metrics.registry import Metrics
+from flockwatch.rules.conditions import EvalContext, Predicate
+from flockwatch.rules.predicates import RegexTimeout
+
+log = logging.getLogger(__name__)
+
+GC_EVERY = 2000  # events between garbage collections of stateful state
+
+
+class Engine:
+    def __init__(
+        self,
+        packs: Iterable[CompiledPack],
+        *,
+        metrics: Metrics | None = None,
+        state: StateBackend | None = None,
+        max_depth: int = 3,
+        prefilter: bool = True,
+        include_disabled: bool = False,
+    ):
+        self.packs = list(packs)
+        self.metrics = metrics
+        self.state = state or DictState()
+        self.max_depth = max_depth
+        self.rules: list[CompiledRule] = [
+            r for p in self.packs for r in p.rules if r.enabled or include_disabled
+        ]
+        predicates: list[Predicate] = []
+        for rule in self.rules:
+            predicates.extend(_predicates(rule))
+        self.prefilter = PrefilterIndex(predicates) if prefilter else None
+        for rule in self.rules:
+            rule.need = rule.condition.need() if prefilter else None
+        # Per event type: rules that always run, and slot -> rules that need it.
+        self._always: dict[str, list[int]] = {t: [] for t in EVENT_TYPES}
+        self._by_slot: dict[str, dict[int, list[int]]] = {t: defaultdict(list) for t in EVENT_TYPES}
+        for idx, rule in enumerate(self.rules):
+            for t in rule.events:
+                if rule.need is None:
+                    self._always[t].append(idx)
+                else:
+                    for slot in rule.need:
+                        self._by_slot[t][slot].append(idx)
+        self.stateful = [r for r in self.rules if r.detector.stateful]
+        self.watermark = float("-inf")
+        self._since_gc = 0
+        if metrics:
+            metrics.rules_loaded.set(len(self.rules))
+            for p in self.packs:
+                metrics.packs.labels(p.name, p.version, p.sha256).set(1)
+
+    def reset_state(self) -> None:
+        """Forget all stateful state and event time (inline tests start each case clean)."""
+        self.state = DictState()
+        self.watermark = float("-inf")
+        self._since_gc = 0
+
+    @property
+    def always_evaluated(self) -> list[CompiledRule]:
+        return [r for r in self.rules if r.need is None]
+
+    def process(self, event: Event) -> list[Alert]:
+        t0 = time.perf_counter()
+        alerts = self._process(event, depth=0)
+        if self.metrics:
+            self.metrics.engine_event.observe(time.perf_counter() - t0)
+        return alerts
+
+    def _candidates(self, event: Event, hits: set[tuple[str, int]] | None) -> list[int]:
+        t = event.type
+        if hits is None:
+            return [i for i, r in enumerate(self.rules) if t in r.events]
+        by_slot = self._by_slot[t]
+        chosen = set(self._always[t])
+        for _field, slot in hits:
+            chosen.update(by_slot.get(slot, ()))
+        return sorted(chosen)
+
+    def _process(self, event: Event, depth: int) -> list[Alert]:
+        m = self.metrics
+        ts = event.epoch
+        if depth == 0:
+            if ts > self.watermark:
+                self.watermark = ts
+            if m:
+                m.event(event.type)
+        t_pre = time.perf_counter()
+        hits = self.prefilter.scan(event) if self.prefilter else None
+        ctx = EvalContext(event=event, hits=hits)
+        pack_time: dict[str, float] = defaultdict(float)
+        if m:
+            pack_time["_prefilter"] = time.perf_counter() - t_pre
+        alerts: list[Alert] = []
+        derived: list[Event] = []
+        for idx in self._candidates(event, hits):
+            rule = self.rules[idx]
+            t_rule = time.perf_counter()
+            try:
+                matched = rule.matches(ctx)
+            except RegexTimeout as exc:
+                log.warning("rule %s: regex %r timed out on event %s", rule.id, str(exc), event.event_id)
+                if m:
+                    m.rule_errors.labels(rule.id, "regex_timeout").inc()
+                matched = False
+            if matched:
+                det = rule.detector
+                state = self.state.for_rule(rule.id) if det.stateful else None
+                for finding in det.add_data(event, ctx.evidence, state):
+                    alerts.append(self._alert(rule, finding))
+                    derived.extend(finding.derived)
+            pack_time[rule.pack] += time.perf_counter() - t_rule
+        if m:
+            for pack, secs in pack_time.items():
+                m.engine_time(pack, secs)
+        if depth < self.max_depth:
+            for d in derived:
+                alerts.extend(self._process(d, depth + 1))
+        if depth == 0 and self.stateful:
+            self._since_gc += 1
+            if self._since_gc >= GC_EVERY:
+                self.collect_garbage()
+        return alerts
+
+    def collect_garbage(self) -> int:
+        self._since_gc = 0
+        removed = 0
+        for rule in self.stateful:
+            state = self.state.for_rule(rule.id)
+            removed += rule.detector.garbage_collect(self.watermark, state)
+            if self.metrics:
+                self.metrics.state_keys.labels(rule.id).set(len(state))
+        return removed
+
+    def _alert(self, rule: CompiledRule, f: Finding) -> Alert:
+        severity = f.severity or rule.severity
+        context = {
+            "event": f.event,
+            "rule": rule.meta(),
+            "evidence": f.evidence,
+            "finding": {"count": f.count, "agent_ids": f.agent_ids, "event_ids": f.event_ids,
+                        "first_ts": iso(f.first_ts), "last_ts": iso(f.last_ts)},
+        }
+        summary, error = rule.summary.render(context)
+        if error and self.metrics:
+            self.metrics.rule_errors.labels(rule.id, "template_error").inc()
+        if self.metrics:
+            self.metrics.match(rule.id, rule.pack, rule.category, severity)
+        fp = fingerprint_of(rule.id, f.key)
+        evidence = dict(f.evidence)
+        if "derived" in f.event.attrs:
+            evidence["derived"] = f.event.attrs["derived"]
+        return Alert(
+            alert_id=alert_id_of(fp, f.event_ids[0] if f.event_ids else f.key),
+            fingerprint=fp, rule_id=rule.id, pack=rule.pack, pack_version=rule.pack_version,
+            category=rule.category, severity=severity, title=rule.title, summary=summary,
+            tags=list(rule.tags), event_ids=f.event_ids, agent_ids=f.agent_ids, count=f.count,
+            first_ts=iso(f.first_ts), last_ts=iso(f.last_ts), evidence=evidence,
+        )
+
+
+def _predicates(rule: CompiledRule) -> list[Predicate]:
+    out: list[Predicate] = []
+    stack = [rule.condition] + ([rule.exception] if rule.exception is not None else [])
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Predicate):
+            out.append(node)
+        for attr in ("children",):
+            stack.extend(getattr(node, attr, []))
+        child = getattr(node, "child", None)
+        if child is not None:
+            stack.append(child)
+    return out

@@ -1,0 +1,66 @@
+"""Canonical event schema v1.
+
+One JSON object per platform action. The pydantic model is the single source of
+truth: `schemas/event-v1.schema.json` is generated from it (`flockwatch schema`) and a
+test keeps the two in sync. Decoding goes through pydantic-core's compiled validator
+in strict mode, so a wrong type is an error, never a silent coercion.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+EventType = Literal["post", "comment", "vote", "follow", "dm", "agent", "community"]
+EVENT_TYPES: tuple[str, ...] = ("post", "comment", "vote", "follow", "dm", "agent", "community")
+
+# Fields that carry agent-written text; detectors that look at "all text" use these.
+TEXT_FIELDS: tuple[str, ...] = ("title", "text")
+
+
+class Event(BaseModel):
+    """A canonical flockwatch event (schema v1)."""
+
+    model_config = ConfigDict(
+        strict=True,
+        extra="forbid",  # unknown top-level keys are an error; free-form data goes in `attrs`
+        frozen=True,
+        title="flockwatch canonical event v1",
+    )
+
+    event_id: str = Field(min_length=1, max_length=256, description="Unique id of this event.")
+    type: EventType = Field(description="What happened.")
+    ts: AwareDatetime = Field(description="When it happened, RFC 3339 with a time zone offset.")
+    agent_id: str = Field(min_length=1, max_length=256, description="The acting agent.")
+    agent_name: str | None = Field(default=None, description="Display name of the acting agent.")
+    community: str | None = Field(default=None, description="Submolt (community) name.")
+    post_id: str | None = Field(default=None, description="The post this event belongs to; a post's own id.")
+    parent_id: str | None = Field(default=None, description="The comment replied to.")
+    target_agent_id: str | None = Field(
+        default=None, description="Agent replied to, voted on, followed or messaged."
+    )
+    title: str | None = Field(default=None, description="Post title.")
+    text: str | None = Field(
+        default=None,
+        description="Body of a post, comment or DM; description of an agent or community.",
+    )
+    url: str | None = Field(default=None, description="Link attached to the post.")
+    to_operator: bool = Field(
+        default=False,
+        description="Addressed to a human operator (a DM flagged needs_human_input or sent to_owner).",
+    )
+    value: Literal[1, -1] | None = Field(default=None, description="Vote value, +1 or -1.")
+    attrs: dict[str, Any] = Field(default_factory=dict, description="Free-form extra attributes.")
+
+    @property
+    def epoch(self) -> float:
+        """Event time in seconds since the epoch (all windows use this, never wall time)."""
+        return self.ts.timestamp()
+
+
+def json_schema() -> dict[str, Any]:
+    schema = Event.model_json_schema(mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://flockwatch.dev/schemas/event-v1.schema.json"
+    return schema

@@ -1,0 +1,56 @@
+"""`flockwatch scan`: canonical JSONL through the engine, alerts merged by fingerprint."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import BinaryIO, TextIO
+
+from flockwatch.alerts.alert import Alert
+from flockwatch.alerts.collector import AlertCollector
+from flockwatch.pipeline.processor import Processor
+
+MAX_REPORTED = 20  # bad lines echoed to stderr individually; the rest are counted
+
+
+@dataclass
+class ScanReport:
+    events: int = 0
+    invalid: int = 0
+    invalid_by_reason: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+    alerts: list[Alert] = field(default_factory=list)
+    bad_lines: list[str] = field(default_factory=list)
+
+
+def scan_stream(
+    stream: BinaryIO,
+    processor: Processor,
+    source_name: str,
+    dead_letter: TextIO | None = None,
+) -> ScanReport:
+    report = ScanReport()
+    collector = AlertCollector()
+    t0 = time.perf_counter()
+    for n, raw in enumerate(stream, start=1):
+        raw = raw.strip()
+        if not raw:
+            continue
+        outcome = processor.handle(raw, {"file": source_name, "line": n})
+        if outcome.dead_letter is not None:
+            dl = outcome.dead_letter
+            report.invalid += 1
+            report.invalid_by_reason[dl["reason"]] += 1
+            if len(report.bad_lines) < MAX_REPORTED:
+                report.bad_lines.append(f"{source_name}:{n}: {dl['reason']}: {dl['error']}")
+            if dead_letter is not None:
+                dead_letter.write(json.dumps(dl, ensure_ascii=False) + "\n")
+            continue
+        report.events += 1
+        if outcome.alerts:
+            collector.add(outcome.alerts)
+    report.seconds = time.perf_counter() - t0
+    report.alerts = collector.alerts()
+    return report

@@ -1,0 +1,210 @@
+"""Boolean condition trees (all / any / not / macro) over field predicates.
+
+A condition is compiled once into nodes. Each string predicate gets a slot in the
+engine's prefilter (`PrefilterSlot`); at evaluation time a predicate whose slot did
+not fire in the prefilter pass is known to be false without running it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flockwatch.ingest.event import Event
+from flockwatch.rules.fields import STRING_FIELDS, getter, valid_field
+from flockwatch.rules.predicates import CompiledOp, PredicateValueError, compile_op, operators
+from flockwatch.rules.yaml_lines import LINE_KEY, line_of
+
+
+class ConditionError(ValueError):
+    def __init__(self, message: str, line: int = 0):
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass
+class EvalContext:
+    """Per-event scratch space shared by every rule evaluated on that event."""
+
+    event: Event
+    # (field, slot id) pairs the prefilter saw match; None = no prefilter ran (tests, fallback)
+    hits: set[tuple[str, int]] | None = None
+    evidence: list[dict[str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PrefilterSlot:
+    slot: int
+    fields: tuple[str, ...]
+    pattern: str
+
+
+class Node:
+    def eval(self, ctx: EvalContext) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def need(self) -> frozenset[int] | None:
+        """Prefilter slots of which at least one must hit for this node to be true,
+        or None if the node can be true without any hit (then: always evaluate)."""
+        return None
+
+
+@dataclass
+class Predicate(Node):
+    fields: tuple[str, ...]
+    op_name: str
+    op: CompiledOp
+    getters: tuple[Callable[[Event], Any], ...]
+    slot: int | None = None  # set by the engine when the prefilter indexes it
+    label: str = ""
+
+    def eval(self, ctx: EvalContext) -> bool:
+        for name, get in zip(self.fields, self.getters):
+            if self.slot is not None and ctx.hits is not None and (name, self.slot) not in ctx.hits:
+                continue
+            value = get(ctx.event)
+            if value is None and self.op.is_string_op:
+                continue
+            matched = self.op.test(value)
+            if matched is not None:
+                ctx.evidence.append({"field": name, "op": self.op_name, "match": matched})
+                return True
+        return False
+
+    def need(self) -> frozenset[int] | None:
+        return frozenset({self.slot}) if self.slot is not None else None
+
+
+@dataclass
+class AllOf(Node):
+    children: list[Node]
+
+    def eval(self, ctx: EvalContext) -> bool:
+        return all(c.eval(ctx) for c in self.children)
+
+    def need(self) -> frozenset[int] | None:
+        # Every child must hold, so any one constrained child's need is necessary;
+        # the narrowest one prunes most.
+        needs = [n for n in (c.need() for c in self.children) if n is not None]
+        return min(needs, key=len) if needs else None
+
+
+@dataclass
+class AnyOf(Node):
+    children: list[Node]
+
+    def eval(self, ctx: EvalContext) -> bool:
+        return any(c.eval(ctx) for c in self.children)
+
+    def need(self) -> frozenset[int] | None:
+        needs = [c.need() for c in self.children]
+        if not needs or any(n is None for n in needs):
+            return None
+        return frozenset().union(*needs)  # type: ignore[arg-type]
+
+
+@dataclass
+class Not(Node):
+    child: Node
+
+    def eval(self, ctx: EvalContext) -> bool:
+        # Evidence gathered under a negation would explain nothing; drop it.
+        mark = len(ctx.evidence)
+        result = not self.child.eval(ctx)
+        del ctx.evidence[mark:]
+        return result
+
+
+class TrueNode(Node):
+    def eval(self, ctx: EvalContext) -> bool:
+        return True
+
+
+class ConditionCompiler:
+    """Compiles raw YAML conditions, inlining macros and resolving `{list: name}`."""
+
+    def __init__(self, lists: dict[str, list[Any]], macros: dict[str, Any], regex_timeout: float):
+        self.lists = lists
+        self.macros = macros
+        self.regex_timeout = regex_timeout
+        self.predicates: list[Predicate] = []
+        self.notes: list[tuple[int, str]] = []  # (line, note) for `rules validate`
+
+    def compile(self, raw: Any, _stack: tuple[str, ...] = ()) -> Node:
+        if raw is None:
+            return TrueNode()
+        line = line_of(raw)
+        if isinstance(raw, list):  # a bare list reads as `all`
+            return AllOf([self.compile(c, _stack) for c in raw])
+        if not isinstance(raw, dict):
+            raise ConditionError(f"a condition must be a mapping, got {type(raw).__name__}", line)
+        keys = set(raw) - {LINE_KEY}
+        if keys == {"all"} or keys == {"any"}:
+            (k,) = keys
+            children = raw[k]
+            if not isinstance(children, list) or not children:
+                raise ConditionError(f"{k} takes a non-empty list of conditions", line)
+            nodes = [self.compile(c, _stack) for c in children]
+            return AllOf(nodes) if k == "all" else AnyOf(nodes)
+        if keys == {"not"}:
+            return Not(self.compile(raw["not"], _stack))
+        if keys == {"macro"}:
+            name = raw["macro"]
+            if name not in self.macros:
+                raise ConditionError(f"unknown macro {name!r}", line)
+            if name in _stack:
+                raise ConditionError(f"macro cycle: {' -> '.join(_stack + (name,))}", line)
+            return self.compile(self.macros[name], _stack + (name,))
+        if "field" in keys:
+            return self._predicate(raw, keys - {"field"}, line)
+        raise ConditionError(
+            f"cannot read condition with keys {sorted(keys)}: use all/any/not/macro or field + one of "
+            f"{', '.join(operators())}",
+            line,
+        )
+
+    def _resolve(self, value: Any, line: int) -> Any:
+        if isinstance(value, dict) and set(value) - {LINE_KEY} == {"list"}:
+            name = value["list"]
+            if name not in self.lists:
+                raise ConditionError(f"unknown list {name!r}", line)
+            return list(self.lists[name])
+        if isinstance(value, list):  # lists may splice named lists: [{list: a}, "extra"]
+            out: list[Any] = []
+            for v in value:
+                r = self._resolve(v, line)
+                out.extend(r if isinstance(v, dict) else [r])
+            return out
+        return value
+
+    def _predicate(self, raw: dict[str, Any], ops: set[str], line: int) -> Predicate:
+        if len(ops) != 1:
+            raise ConditionError(
+                f"a predicate takes exactly one operator, got {sorted(ops) or 'none'}", line
+            )
+        (op_name,) = ops
+        names = raw["field"] if isinstance(raw["field"], list) else [raw["field"]]
+        for n in names:
+            if not isinstance(n, str) or not valid_field(n):
+                raise ConditionError(f"unknown field {n!r}", line)
+        try:
+            op = compile_op(op_name, self._resolve(raw[op_name], line), self.regex_timeout)
+        except PredicateValueError as exc:
+            raise ConditionError(f"{op_name}: {exc}", line) from None
+        if op.prefilter_note:
+            self.notes.append((line, op.prefilter_note))
+        pred = Predicate(
+            fields=tuple(names),
+            op_name=op_name,
+            op=op,
+            getters=tuple(getter(n) for n in names),
+            label=f"{'|'.join(names)} {op_name}",
+        )
+        self.predicates.append(pred)
+        return pred
+
+
+def prefilterable(pred: Predicate) -> bool:
+    return pred.op.prefilter is not None and all(f in STRING_FIELDS for f in pred.fields)

@@ -1,0 +1,237 @@
+"""Load YAML rule packs into compiled rules, collecting every problem with its
+file, line and rule id instead of stopping at the first."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+from pydantic import ValidationError
+
+from flockwatch import ENGINE_VERSION
+from flockwatch.alerts.summary import SummaryTemplate
+from flockwatch.detect.compiled import CompiledPack, CompiledRule
+from flockwatch.detect.detector import DetectorConfigError
+from flockwatch.detect.registry import rule_type, rule_types
+from flockwatch.rules.conditions import AllOf, AnyOf, ConditionCompiler, ConditionError, Node
+from flockwatch.rules.errors import PackError, RuleIssue
+from flockwatch.rules.fields import getter, valid_field
+from flockwatch.rules.redos import backtracking_problem
+from flockwatch.rules.spec import ExceptionSpec, PackFile, RuleSpec
+from flockwatch.rules.yaml_lines import LINE_KEY, line_of, load_with_lines, strip_lines
+
+DEFAULT_REGEX_TIMEOUT = 0.05  # seconds per match; a pattern past it is a counted error
+
+
+def pack_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand directories to their *.yaml / *.yml files, sorted for a stable order."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")))
+        else:
+            out.append(p)
+    return out
+
+
+def _loc_line(raw: Any, loc: tuple[Any, ...]) -> int:
+    """Best line for a pydantic error location inside the raw YAML data."""
+    node, line = raw, line_of(raw)
+    for part in loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        line = line_of(node, line)
+    return line
+
+
+def _pydantic_issues(exc: ValidationError, raw: Any, file: str, rule_id: str | None, base: int) -> list[RuleIssue]:
+    out = []
+    for e in exc.errors(include_url=False):
+        loc = tuple(p for p in e["loc"] if p != LINE_KEY)
+        where = ".".join(str(p) for p in loc) or "<root>"
+        out.append(RuleIssue(file, _loc_line(raw, loc) or base, rule_id, f"{where}: {e['msg']}"))
+    return out
+
+
+class _PackCompiler:
+    def __init__(self, file: str, spec: PackFile, raw_macros: dict[str, Any], regex_timeout: float):
+        self.file = file
+        self.spec = spec
+        self.raw_macros = raw_macros  # with line markers, for error messages
+        self.issues: list[RuleIssue] = []
+        self.notes: list[str] = []
+        self.regex_timeout = regex_timeout
+
+    def issue(self, line: int, rule_id: str | None, msg: str, level: str = "error") -> None:
+        self.issues.append(RuleIssue(self.file, line, rule_id, msg, level))
+
+    def conditions(self) -> ConditionCompiler:
+        return ConditionCompiler(self.spec.lists, self.raw_macros, self.regex_timeout)
+
+    def exception_node(self, specs: list[ExceptionSpec], cc: ConditionCompiler, rule_id: str, line: int) -> Node | None:
+        alternatives: list[Node] = []
+        for ex in specs:
+            comps = ex.comps or ["equals"] * len(ex.fields)
+            if len(comps) != len(ex.fields):
+                self.issue(line, rule_id, f"exception {ex.name!r}: {len(ex.fields)} fields but {len(comps)} comps")
+                continue
+            for tup in ex.values:
+                if len(tup) != len(ex.fields):
+                    self.issue(line, rule_id, f"exception {ex.name!r}: value {tup!r} needs {len(ex.fields)} items")
+                    continue
+                try:
+                    preds = [cc.compile({"field": f, c: v}) for f, c, v in zip(ex.fields, comps, tup)]
+                except ConditionError as exc:
+                    self.issue(exc.line or line, rule_id, f"exception {ex.name!r}: {exc}")
+                    continue
+                alternatives.append(AllOf(preds))
+        return AnyOf(alternatives) if alternatives else None
+
+    def rule(self, raw: dict[str, Any]) -> CompiledRule | None:
+        line = line_of(raw)
+        rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        try:
+            spec = RuleSpec.model_validate(strip_lines(raw))
+        except ValidationError as exc:
+            self.issues.extend(_pydantic_issues(exc, raw, self.file, rid, line))
+            return None
+        detector_cls = rule_type(spec.type)
+        if detector_cls is None:
+            self.issue(line, spec.id, f"unknown rule type {spec.type!r}; known: {', '.join(rule_types())}")
+            return None
+        cc = self.conditions()
+        try:
+            condition = cc.compile(raw.get("condition"))
+        except ConditionError as exc:
+            self.issue(exc.line or line, spec.id, f"condition: {exc}")
+            return None
+        if raw.get("condition") is None and not detector_cls.stateful and spec.type == "match":
+            self.issue(line, spec.id, "a match rule needs a condition")
+            return None
+        for pred in cc.predicates:
+            for src in pred.op.regex_sources:
+                problem = backtracking_problem(src)
+                if problem:
+                    self.issue(line, spec.id, f"regex {src!r}: catastrophic backtracking risk: {problem}")
+        exception = self.exception_node(spec.exceptions, cc, spec.id, line)
+        try:
+            summary = SummaryTemplate(spec.summary)
+        except jinja2.TemplateSyntaxError as exc:
+            self.issue(line, spec.id, f"summary template: {exc.message} (template line {exc.lineno})")
+            return None
+        fp_getters = []
+        for f in spec.fingerprint_by or []:
+            if not valid_field(f):
+                self.issue(line, spec.id, f"fingerprint_by: unknown field {f!r}")
+            else:
+                fp_getters.append(getter(f))
+        for ln, note in cc.notes:
+            self.notes.append(f"{self.file}:{ln or line}: [{spec.id}] {note}")
+        meta = self.spec.pack
+        rule = CompiledRule(
+            id=spec.id, type=spec.type, title=spec.title, description=spec.description,
+            category=spec.category, severity=spec.severity, tags=spec.tags, enabled=spec.enabled,
+            events=frozenset(spec.events), condition=condition, exception=exception,
+            exception_names=[e.name for e in spec.exceptions], summary=summary,
+            pack=meta.name, pack_version=meta.version, file=self.file, line=line,
+            tests={"fire": strip_lines(spec.tests.fire), "quiet": strip_lines(spec.tests.quiet)},
+            fingerprint_getters=fp_getters,
+        )
+        try:
+            rule.detector = detector_cls(rule, strip_lines(spec.params))
+        except DetectorConfigError as exc:
+            self.issue(line, spec.id, f"type {spec.type}: {exc}")
+            return None
+        return rule
+
+
+def load_pack_text(text: str, file: str, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:
+    try:
+        raw = load_with_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else 0
+        raise PackError([RuleIssue(file, line, None, f"YAML: {exc}".replace("\n", " "))]) from None
+    if not isinstance(raw, dict):
+        raise PackError([RuleIssue(file, 1, None, "a pack file must be a mapping with pack/rules")])
+    try:
+        spec = PackFile.model_validate(strip_lines(raw))
+    except ValidationError as exc:
+        raise PackError(_pydantic_issues(exc, raw, file, None, 1)) from None
+    pc = _PackCompiler(file, spec, raw.get("macros") or {}, regex_timeout)
+    try:
+        if Version(ENGINE_VERSION) not in SpecifierSet(spec.pack.requires_engine):
+            pc.issue(line_of(raw.get("pack")), None,
+                     f"pack needs engine {spec.pack.requires_engine}, this is engine {ENGINE_VERSION}")
+    except InvalidSpecifier:
+        pc.issue(line_of(raw.get("pack")), None, f"requires_engine {spec.pack.requires_engine!r} is not a version specifier")
+    for name, macro in pc.raw_macros.items():
+        if name == LINE_KEY:
+            continue
+        try:
+            pc.conditions().compile(macro, ())
+        except ConditionError as exc:
+            pc.issue(exc.line or line_of(raw.get("macros")), None, f"macro {name!r}: {exc}")
+    rules: list[CompiledRule] = []
+    seen: dict[str, int] = {}
+    for raw_rule in raw.get("rules") or []:
+        if not isinstance(raw_rule, dict):
+            pc.issue(line_of(raw), None, "each rule must be a mapping")
+            continue
+        rule = pc.rule(raw_rule)
+        if rule is None:
+            continue
+        if rule.id in seen:
+            pc.issue(rule.line, rule.id, f"duplicate rule id (first at line {seen[rule.id]})")
+            continue
+        seen[rule.id] = rule.line
+        rules.append(rule)
+    if any(i.level == "error" for i in pc.issues):
+        raise PackError(pc.issues)
+    return CompiledPack(
+        name=spec.pack.name, version=spec.pack.version, requires_engine=spec.pack.requires_engine,
+        description=spec.pack.description, file=file,
+        sha256=hashlib.sha256(text.encode()).hexdigest(), rules=rules, notes=pc.notes,
+    )
+
+
+def load_pack(path: str | Path, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackError([RuleIssue(str(p), 0, None, f"cannot read: {exc}")]) from None
+    return load_pack_text(text, str(p), regex_timeout)
+
+
+def load_packs(paths: Iterable[str | Path], regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> list[CompiledPack]:
+    """Load every pack; raise one PackError listing all issues across all files."""
+    packs: list[CompiledPack] = []
+    issues: list[RuleIssue] = []
+    for f in pack_files(paths):
+        try:
+            packs.append(load_pack(f, regex_timeout))
+        except PackError as exc:
+            issues.extend(exc.issues)
+    owners: dict[str, CompiledRule] = {}
+    names: dict[str, str] = {}
+    for pack in packs:
+        if pack.name in names:
+            issues.append(RuleIssue(pack.file, 1, None, f"pack name {pack.name!r} also used by {names[pack.name]}"))
+        names[pack.name] = pack.file
+        for r in pack.rules:
+            if r.id in owners:
+                o = owners[r.id]
+                issues.append(RuleIssue(r.file, r.line, r.id, f"duplicate rule id (also at {o.file}:{o.line})"))
+            owners[r.id] = r
+    if issues:
+        raise PackError(issues)
+    return packs

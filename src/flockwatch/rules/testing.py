@@ -1,0 +1,98 @@
+"""Inline rule tests: every rule carries events that must fire it and events that
+must not. They run through the production engine (prefilter included), with every
+pack under test loaded, so decode-and-rescan and exceptions behave as they do live.
+
+A case is either one event (a mapping of event fields) or
+`{description: ..., events: [...], expect: {...}}` where each event may carry `at`
+(seconds or a duration like `90s` after the case start). Missing required fields are
+filled in: `event_id`, `ts`, `agent_id`, and `type` (the rule's first event type).
+`expect` checks fields of the rule's last alert (e.g. `severity`, `count`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from flockwatch.alerts.collector import AlertCollector
+from flockwatch.detect.compiled import CompiledPack, CompiledRule
+from flockwatch.detect.durations import parse_duration
+from flockwatch.detect.engine import Engine
+from flockwatch.ingest.decode import DecodeFailure, decode_object
+from flockwatch.ingest.event import EVENT_TYPES
+
+BASE_TS = datetime(2026, 1, 30, 12, 0, tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    rule_id: str
+    file: str
+    line: int
+    kind: str  # fire | quiet
+    index: int
+    passed: bool
+    message: str = ""
+
+    def __str__(self) -> str:
+        status = "ok  " if self.passed else "FAIL"
+        msg = f": {self.message}" if self.message else ""
+        return f"{status} {self.file}:{self.line} [{self.rule_id}] {self.kind}[{self.index}]{msg}"
+
+
+def _case_events(rule: CompiledRule, case: dict[str, Any], case_no: int) -> list[dict[str, Any]]:
+    meta_keys = ("description", "expect")
+    raw_events = case["events"] if "events" in case else [{k: v for k, v in case.items() if k not in meta_keys}]
+    default_type = next(t for t in EVENT_TYPES if t in rule.events) if rule.events else "post"
+    out = []
+    for i, raw in enumerate(raw_events):
+        ev = {k: v for k, v in raw.items() if k != "at"}
+        offset = parse_duration(raw.get("at", 0), allow_zero=True)
+        ev.setdefault("event_id", f"test-{rule.id}-{case_no}-{i}")
+        ev.setdefault("type", default_type)
+        ev.setdefault("agent_id", "test-agent")
+        ev.setdefault("ts", (BASE_TS + timedelta(seconds=offset + i * 0.001)).isoformat())
+        out.append(ev)
+    return out
+
+
+def run_rule_tests(packs: list[CompiledPack]) -> list[TestResult]:
+    engine = Engine(packs, include_disabled=True)
+    results: list[TestResult] = []
+    for rule in engine.rules:
+        for kind in ("fire", "quiet"):
+            for n, case in enumerate(rule.tests.get(kind, [])):
+                results.append(_run_case(engine, rule, kind, n, case))
+    return results
+
+
+def _run_case(engine: Engine, rule: CompiledRule, kind: str, n: int, case: dict[str, Any]) -> TestResult:
+    def result(passed: bool, message: str = "") -> TestResult:
+        return TestResult(rule.id, rule.file, rule.line, kind, n, passed, message)
+
+    engine.reset_state()
+    collector = AlertCollector()
+    try:
+        raw_events = _case_events(rule, case, n)
+    except (ValueError, TypeError) as exc:
+        return result(False, f"bad test case: {exc}")
+    for raw in raw_events:
+        event = decode_object(raw)
+        if isinstance(event, DecodeFailure):
+            return result(False, f"test event is not a valid event: {event.message}")
+        collector.add(engine.process(event))
+    mine = [a for a in collector.alerts() if a.rule_id == rule.id]
+    label = case.get("description", "")
+    if kind == "quiet":
+        if mine:
+            return result(False, f"{label} fired but must not: {mine[0].summary}".strip())
+        return result(True)
+    if not mine:
+        return result(False, f"{label} did not fire".strip())
+    expect = case.get("expect") or {}
+    got = mine[-1].model_dump()
+    for key, want in expect.items():
+        if got.get(key) != want:
+            return result(False, f"{label} expected {key}={want!r}, got {got.get(key)!r}".strip())
+    return result(True)
