@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.sensors.monitor import Monitor
 
+from flockwatch.worker.faust_patches import apply_fast_drain
 from flockwatch.worker.settings import WorkerSettings
 
 
@@ -45,5 +47,38 @@ def faust_settings(s: WorkerSettings, partitions: int) -> dict[str, Any]:
     }
 
 
+class RawSchema(faust.Schema):
+    """Bytes in, bytes out, without Faust's codec machinery: the engine decodes values
+    itself (strictly, into dead letters), so the generic per-message `loads` for key and
+    value is pure overhead (~7% of the worker's main thread)."""
+
+    def compile(self, app: Any, *, on_key_decode_error: Any = None, on_value_decode_error: Any = None,
+                default_propagate: bool = False) -> Any:
+        create_event = app.create_event
+
+        async def decode(message: Any, *, propagate: bool = default_propagate) -> Any:
+            return create_event(message.key, message.value, message.headers, message)
+
+        return decode
+
+
+class QuietMonitor(Monitor):
+    """Faust's monitor minus its per-message bookkeeping (it feeds Faust's web stats,
+    which the worker does not serve; our metrics live in `flockwatch.metrics`)."""
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        pass
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+        pass
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        pass
+
+
 def create_app(settings: WorkerSettings, partitions: int) -> faust.App:
-    return faust.App(settings.group, **faust_settings(settings, partitions))
+    apply_fast_drain()
+    return faust.App(settings.group, monitor=QuietMonitor(), **faust_settings(settings, partitions))

@@ -32,7 +32,7 @@ from flockwatch.kafka.topics import ensure_topics
 from flockwatch.metrics.registry import Metrics
 from flockwatch.pipeline.processor import Processor
 from flockwatch.store.alert_store import AlertStore, StoredAlert
-from flockwatch.worker.app import create_app
+from flockwatch.worker.app import RawSchema, create_app
 from flockwatch.worker.batch import BatchOutcome, BatchStep, Record, publication
 from flockwatch.worker.health import Health
 from flockwatch.worker.http import EndpointServer
@@ -66,14 +66,13 @@ class WorkerRuntime:
         if stateful:
             self.table = self.app.Table(STATE_TABLE, partitions=self.partitions,
                                         schema=faust.Schema(key_serializer="json", value_serializer="json"))
-            self.state = TableState(self.table.data, self._send_changelog)
+            self.state = TableState(self.table.data)
+            self._changelog = self.table.changelog_topic.get_topic_name()
         engine = Engine(packs, metrics=self.metrics, state=self.state)
         self.health.rules_loaded = len(engine.rules)
         self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state)
         self.lag = LagTracker(self.metrics, s.events_topic)
-        self.events_topic = self.app.topic(s.events_topic)
-        self.alerts_topic = self.app.topic(s.alerts_topic)
-        self.dead_letter_topic = self.app.topic(s.dead_letter_topic)
+        self.events_topic = self.app.topic(s.events_topic, schema=RawSchema())
         self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
         self.app.timer(s.lag_interval)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)
@@ -123,11 +122,12 @@ class WorkerRuntime:
         pending = []
         for s in stored:
             pub = publication(s)
-            pending.append(await self.alerts_topic.send(key=pub.key, value=pub.value, headers=pub.headers))
+            pending.append(await self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers))
         for dl in outcome.dead_letters:
-            pending.append(await self.dead_letter_topic.send(key=dl.key, value=dl.value))
+            pending.append(await self._send(self.settings.dead_letter_topic, dl.key, dl.value))
         if self.state is not None:
-            pending.extend(self.state.flush())
+            for partition, key, value in self.state.flush():
+                pending.append(await self._send(self._changelog, key, value, partition=partition))
         if pending:
             await asyncio.gather(*pending)  # every record acknowledged by the broker
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
@@ -149,10 +149,12 @@ class WorkerRuntime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
 
-    def _send_changelog(self, partition: int, key: str, entry: Any) -> Any:
-        if entry is None:  # deleted: a tombstone
-            return self.table.send_changelog(partition, key, None, value_serializer="raw")
-        return self.table.send_changelog(partition, key, entry)
+    async def _send(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int | None = None,
+                    headers: list[tuple[str, bytes]] | None = None) -> Any:
+        """Hand a record to the producer; returns the delivery future. Straight to the
+        transport producer: Faust's Topic.send adds a channel, schema and callbacks per
+        record, which cost more than the engine for a state-heavy batch."""
+        return await self.app.producer.send(topic, key, value, partition, None, headers)
 
     def _ping_store(self) -> None:
         with self.store.engine.connect() as conn:

@@ -23,21 +23,24 @@ of the last stored batch and regenerates the same alerts (stored idempotently).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, MutableMapping
+import json
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 SEP = "\x1e"
 
-# send(partition, table_key, value) -> awaitable delivery; value None = tombstone.
-ChangelogSend = Callable[[int, str, Any], Any]
+
+def encode(obj: Any) -> bytes:
+    """The table's JSON serialisation (what Faust's json codec reads back on recovery)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class TableState:
-    """`StateBackend` over a table's local store (`data`) and its changelog (`send`)."""
+    """`StateBackend` over a Faust table's local store (`data`); its changelog records
+    come out of `flush()`."""
 
-    def __init__(self, data: MutableMapping[str, Any], send: ChangelogSend):
+    def __init__(self, data: MutableMapping[str, Any]):
         self.data = data
-        self._send = send
         self.partition = 0  # partition of the event being processed; set by the batch step
         self._dirty: dict[str, int] = {}  # table key -> changelog partition, since the last flush
         self._index: dict[str, dict[str, None]] = {}  # rule id -> its keys (ordered set)
@@ -74,14 +77,15 @@ class TableState:
     def touch(self, table_key: str, partition: int) -> None:
         self._dirty[table_key] = partition
 
-    def flush(self) -> list[Any]:
-        """Send one changelog record per key changed since the last flush; return the
-        delivery futures (await them before acknowledging the batch)."""
+    def flush(self) -> list[tuple[int, bytes, bytes | None]]:
+        """One changelog record (partition, key, value) per key changed since the last
+        flush, serialised; value None is a tombstone (the key was deleted). The caller
+        sends them and waits for the broker before acknowledging the batch."""
         dirty, self._dirty = self._dirty, {}
         out = []
         for table_key, partition in dirty.items():
             entry = self.data.get(table_key)
-            out.append(self._send(partition, table_key, entry))
+            out.append((partition, encode(table_key), None if entry is None else encode(entry)))
         return out
 
 

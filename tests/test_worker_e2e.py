@@ -1,0 +1,129 @@
+"""End to end over a real broker (embedded Tansu) and a real PostgreSQL: produce the
+demo sample (with its poison lines) and a seeded synthetic stream, run `flockwatch
+worker` as a subprocess until it has committed everything, and check every place an
+alert or a rejected event must land."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from flockwatch.alerts.alert import Alert
+from flockwatch.kafka.offsets import read_topic
+from flockwatch.store.alert_store import AlertStore
+from support.servers import postgres_schema, postgres_url
+from support.streams import Topics, produce, samples, scan_alerts, worker, write_stream
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+N_SYNTHETIC = 3000
+
+
+@dataclass
+class Run:
+    stream: Path
+    lines: int
+    topics: Topics
+    stored: list[Alert]
+    alerts_topic: list
+    dead_letters: list
+    metrics: str
+    ready: dict
+    health: int
+    exit_code: int | None
+
+
+@pytest.fixture(scope="module")
+def run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    url, why = postgres_url()
+    if url is None:
+        pytest.skip(f"PostgreSQL store tests skipped: {why}")
+    tmp = tmp_path_factory.mktemp("e2e")
+    stream = write_stream(tmp / "events.jsonl", N_SYNTHETIC)
+    topics = Topics.unique("e2e")
+    with postgres_schema(url) as db_url:
+        produce(broker, stream, topics.events, "--raw")  # raw: the poison lines reach the worker
+        w = worker(broker, topics, db_url, tmp).start()
+        try:
+            w.wait_ready()
+            assert w.wait_drained(timeout=90), f"worker did not drain the topic; log: {w.log_path.read_text()[-3000:]}"
+            metrics, ready, health = w.metrics(), w.ready_detail(), w.get("/healthz")[0]
+        finally:
+            code = w.stop()
+        yield Run(
+            stream=stream, lines=sum(1 for line in stream.open() if line.strip()), topics=topics,
+            stored=AlertStore(db_url).list(limit=100_000), alerts_topic=read_topic(broker, topics.alerts),
+            dead_letters=read_topic(broker, topics.dead_letter), metrics=metrics, ready=ready, health=health,
+            exit_code=code,
+        )
+
+
+def test_worker_stores_the_same_alerts_as_scan(run: Run) -> None:
+    expected = scan_alerts(run.stream)
+    stored = {a.fingerprint: a for a in run.stored}
+    assert len(expected) > 20, "the stream should fire plenty of rules"
+    assert {a["rule_id"] for a in expected.values()} >= {
+        "baseline.instruction_override", "baseline.operator_secret_request",
+        "baseline.platform_key_posted", "baseline.post_flood"}
+    assert set(stored) == set(expected)
+    for fp, alert in expected.items():  # same incidents, not just the same ids
+        assert stored[fp].count == alert["count"], alert["rule_id"]
+        assert set(stored[fp].event_ids) == set(alert["event_ids"])
+
+
+def test_every_stored_alert_is_on_the_alerts_topic(run: Run) -> None:
+    by_fp: dict[str, list] = {}
+    for rec in run.alerts_topic:
+        by_fp.setdefault(rec.key.decode(), []).append(rec)
+    assert set(by_fp) == {a.fingerprint for a in run.stored}
+    stored = {a.fingerprint: a for a in run.stored}
+    for fp, recs in by_fp.items():
+        latest = Alert.model_validate_json(recs[-1].value)
+        assert latest.fingerprint == fp
+        assert latest.count == stored[fp].count  # the last version published is the stored one
+        headers = dict(recs[-1].headers)
+        assert headers["flockwatch-change"] in (b"new", b"updated")
+        assert int(headers["flockwatch-version"]) >= 1
+
+
+def test_poison_lands_in_the_dead_letter_topic_and_nothing_is_lost(run: Run) -> None:
+    records = [json.loads(r.value) for r in run.dead_letters]
+    assert sorted(r["reason"] for r in records) == ["bad_value", "invalid_json"]
+    for r in records:
+        assert r["source"]["topic"] == run.topics.events
+        assert isinstance(r["source"]["offset"], int)
+        assert r["error"] and r["raw"]
+    assert "poison-2" in next(r["raw"] for r in records if r["reason"] == "bad_value")
+    events = sum(samples(run.metrics, "flockwatch_events_total").values())
+    invalid = sum(samples(run.metrics, "flockwatch_invalid_events_total").values())
+    assert events + invalid == run.lines  # every record was counted exactly once
+    assert invalid == 2
+
+
+def test_metrics_report_lag_types_latency_and_stored_alerts(run: Run) -> None:
+    lag = samples(run.metrics, "flockwatch_consumer_lag")
+    assert len(lag) == 4 and set(lag.values()) == {0.0}
+    assert {dict(k)["topic"] for k in lag} == {run.topics.events}
+    by_type = {dict(k)["type"]: v for k, v in samples(run.metrics, "flockwatch_events_total").items()}
+    expected_types = Counter(json.loads(line)["type"] for line in run.stream.open()
+                             if line.strip() and '"poison-' not in line)
+    assert by_type == {t: float(n) for t, n in expected_types.items()}
+    stored = samples(run.metrics, "flockwatch_alerts_stored_total")
+    assert sum(stored.values()) >= len(run.stored)
+    by_category = Counter(a.category for a in run.stored)
+    for labels, value in stored.items():
+        assert value >= by_category[dict(labels)["category"]]
+    latency = samples(run.metrics, "flockwatch_processing_latency_seconds_count")
+    assert sum(latency.values()) >= len(run.stored)
+    assert samples(run.metrics, "flockwatch_invalid_events_total")[(("reason", "invalid_json"),)] == 1
+
+
+def test_health_endpoints_and_graceful_stop(run: Run) -> None:
+    assert run.health == 200
+    assert run.ready == {"status": "ok", "partitions_assigned": True, "store_reachable": True, "rules_loaded": True}
+    assert run.exit_code == 0
