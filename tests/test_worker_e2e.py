@@ -1,12 +1,19 @@
 """End to end over a real broker (embedded Tansu) and a real PostgreSQL: produce the
 demo sample (with its poison lines) and a seeded synthetic stream, run `flockwatch
 worker` as a subprocess until it has committed everything, and check every place an
-alert or a rejected event must land."""
+alert or a rejected event must land.
+
+Then stateful rules across a restart: the stream ends with 5 posts of one agent (below
+the flood threshold of 10); after a graceful stop, 6 more posts arrive and a restarted
+worker must raise the flood with all 11, which needs the state table restored from
+its changelog."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +23,22 @@ import pytest
 from flockwatch.alerts.alert import Alert
 from flockwatch.kafka.offsets import read_topic
 from flockwatch.store.alert_store import AlertStore
+from flockwatch.worker.process import WorkerProcess
 from support.servers import postgres_schema, postgres_url
 from support.streams import Topics, produce, samples, scan_alerts, worker, write_stream
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 N_SYNTHETIC = 3000
+RESTART_AGENT = "agent-restart"
+
+
+def restart_posts(first: int, n: int) -> list[str]:
+    """Posts by one agent, 20 s apart, far after the synthetic stream's time range."""
+    t0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+    return [json.dumps({"event_id": f"restart-{i}", "type": "post", "agent_id": RESTART_AGENT,
+                        "ts": (t0 + timedelta(seconds=20 * i)).isoformat(), "text": f"update {i}"})
+            for i in range(first, first + n)]
 
 
 @dataclass
@@ -36,6 +53,19 @@ class Run:
     ready: dict
     health: int
     exit_code: int | None
+    after_restart: list[Alert]
+    restart_exit_code: int | None
+
+
+def settled_metrics(w: WorkerProcess, timeout: float = 10.0) -> str:
+    """/metrics once the lag gauge (refreshed every second) has caught up with the drain."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = w.metrics()
+        lag = samples(text, "flockwatch_consumer_lag")
+        if (lag and not any(lag.values())) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +75,10 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         pytest.skip(f"PostgreSQL store tests skipped: {why}")
     tmp = tmp_path_factory.mktemp("e2e")
     stream = write_stream(tmp / "events.jsonl", N_SYNTHETIC)
+    with stream.open("a") as out:
+        out.write("\n".join(restart_posts(0, 5)) + "\n")
+    more = tmp / "more.jsonl"
+    more.write_text("\n".join(restart_posts(5, 6)) + "\n")
     topics = Topics.unique("e2e")
     with postgres_schema(url) as db_url:
         produce(broker, stream, topics.events, "--raw")  # raw: the poison lines reach the worker
@@ -52,14 +86,23 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         try:
             w.wait_ready()
             assert w.wait_drained(timeout=90), f"worker did not drain the topic; log: {w.log_path.read_text()[-3000:]}"
-            metrics, ready, health = w.metrics(), w.ready_detail(), w.get("/healthz")[0]
+            metrics = settled_metrics(w)
+            ready, health = w.ready_detail(), w.get("/healthz")[0]
         finally:
             code = w.stop()
+        store = AlertStore(db_url)
+        stored, alerts_topic = store.list(limit=100_000), read_topic(broker, topics.alerts)
+        produce(broker, more, topics.events)
+        w = worker(broker, topics, db_url, tmp, name="restarted").start()
+        try:
+            assert w.wait_drained(timeout=90), w.log_path.read_text()[-3000:]
+        finally:
+            restart_code = w.stop()
         yield Run(
             stream=stream, lines=sum(1 for line in stream.open() if line.strip()), topics=topics,
-            stored=AlertStore(db_url).list(limit=100_000), alerts_topic=read_topic(broker, topics.alerts),
-            dead_letters=read_topic(broker, topics.dead_letter), metrics=metrics, ready=ready, health=health,
-            exit_code=code,
+            stored=stored, alerts_topic=alerts_topic, dead_letters=read_topic(broker, topics.dead_letter),
+            metrics=metrics, ready=ready, health=health, exit_code=code,
+            after_restart=store.list(rule_id="baseline.post_flood", limit=100_000), restart_exit_code=restart_code,
         )
 
 
@@ -127,3 +170,12 @@ def test_health_endpoints_and_graceful_stop(run: Run) -> None:
     assert run.health == 200
     assert run.ready == {"status": "ok", "partitions_assigned": True, "store_reachable": True, "rules_loaded": True}
     assert run.exit_code == 0
+
+
+def test_stateful_rule_state_survives_a_restart(run: Run) -> None:
+    assert not [a for a in run.stored if RESTART_AGENT in a.agent_ids]  # 5 posts: below the threshold
+    floods = [a for a in run.after_restart if RESTART_AGENT in a.agent_ids]
+    assert len(floods) == 1, "the restarted worker lost the first 5 posts (state table not restored?)"
+    assert floods[0].count == 11
+    assert set(floods[0].event_ids) == {f"restart-{i}" for i in range(11)}
+    assert run.restart_exit_code == 0

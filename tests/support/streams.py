@@ -58,7 +58,7 @@ def worker(broker: str, topics: Topics, database_url: str, tmp: Path, *extra: st
         broker, group=topics.group, topic=topics.events, database_url=database_url, data_dir=tmp / "faust",
         log_path=tmp / f"{name}.log", env=cli_env(),
         extra_args=("--alerts-topic", topics.alerts, "--dead-letter-topic", topics.dead_letter,
-                    "--session-timeout", "3", "--commit-interval", "0.5", *extra),
+                    "--session-timeout", "2", "--commit-interval", "0.5", *extra),
     )
 
 

@@ -11,7 +11,7 @@ plus one, not the high watermark. Fetch responses carry the true high watermark,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -21,24 +21,51 @@ def _consumer(bootstrap: str, **kw: object) -> KafkaConsumer:
     return KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **kw)
 
 
+def _partitions(c: KafkaConsumer, topic: str, timeout: float = 10.0) -> list[int]:
+    """Partitions of `topic`. A fresh client may not have the topic's metadata yet and
+    then answers None: ask again (an empty answer must never read as "no partitions",
+    or an unread topic would look drained)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        parts = c.partitions_for_topic(topic)
+        if parts:
+            return sorted(parts)
+        if time.monotonic() > deadline:
+            raise LookupError(f"topic {topic!r} has no partitions (does it exist?)")
+        c.topics()  # forces a metadata refresh
+        time.sleep(0.05)
+
+
 def partitions(bootstrap: str, topic: str) -> list[int]:
     c = _consumer(bootstrap)
     try:
-        return sorted(c.partitions_for_topic(topic) or ())
+        return _partitions(c, topic)
     finally:
         c.close()
 
 
 def end_offsets(bootstrap: str, topic: str, timeout: float = 5.0) -> dict[int, int]:
     """True high watermark of every partition of `topic`."""
+    c = _consumer(bootstrap)
+    try:
+        parts = _partitions(c, topic)
+    finally:
+        c.close()
+    found = partition_end_offsets(bootstrap, [(topic, p) for p in parts], timeout)
+    return {p: found[(topic, p)] for p in parts}
+
+
+def partition_end_offsets(bootstrap: str, partitions: Sequence[tuple[str, int]],
+                          timeout: float = 5.0) -> dict[tuple[str, int], int]:
+    """True high watermark of each (topic, partition), read from fetch responses."""
     c = _consumer(bootstrap, max_partition_fetch_bytes=64 * 1024)
     try:
-        tps = [TopicPartition(topic, p) for p in sorted(c.partitions_for_topic(topic) or ())]
-        listed = c.end_offsets(tps)
-        out: dict[int, int] = {}
+        tps = [TopicPartition(t, p) for t, p in partitions]
+        listed = c.end_offsets(tps) if tps else {}
+        out: dict[tuple[str, int], int] = {}
         for tp in tps:
             if not listed.get(tp):
-                out[tp.partition] = 0  # empty partition
+                out[(tp.topic, tp.partition)] = 0  # empty partition
                 continue
             c.assign([tp])
             c.seek(tp, listed[tp] - 1)  # inside the last batch: the fetch returns data and the watermark
@@ -48,7 +75,7 @@ def end_offsets(bootstrap: str, topic: str, timeout: float = 5.0) -> dict[int, i
             hw = c.highwater(tp)
             if hw is None:
                 raise TimeoutError(f"no fetch response for {tp.topic}/{tp.partition} within {timeout} s")
-            out[tp.partition] = hw
+            out[(tp.topic, tp.partition)] = hw
         return out
     finally:
         c.close()
@@ -58,8 +85,7 @@ def committed_offsets(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     """The group's committed offset (next offset to read) per partition; 0 if none."""
     c = _consumer(bootstrap, group_id=group)
     try:
-        parts = sorted(c.partitions_for_topic(topic) or ())
-        return {p: c.committed(TopicPartition(topic, p)) or 0 for p in parts}
+        return {p: c.committed(TopicPartition(topic, p)) or 0 for p in _partitions(c, topic)}
     finally:
         c.close()
 

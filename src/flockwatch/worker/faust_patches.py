@@ -1,4 +1,6 @@
-"""One targeted patch to Faust's consumer hot path (found by the faust spike, see docs/worker.md).
+"""Two targeted patches to Faust 0.15 (see docs/worker.md).
+
+1. Fast drain (found by the faust spike).
 
 `Consumer._drain_messages` hands every message to the streams with
 `await self.wait_first(callback(message), self.suspend_flow.wait())`: per message that
@@ -11,6 +13,14 @@ whenever it is.
 The patch rewrites that one statement of the installed source and recompiles the
 method. If the statement is not found (another Faust version), nothing is patched and
 a warning says so: the worker is then correct but slower.
+
+2. True high watermarks for table recovery. Faust restores a table by reading its
+changelog up to the high watermarks from ListOffsets. Tansu (the embedded broker)
+answers ListOffsets with the last record batch's base offset + 1, so Faust stopped
+one batch short and silently dropped the newest state: a restarted worker forgot
+the beginning of every incident in progress. `highwaters` now also reads the
+watermark from a fetch response (the same answer on Kafka, the right one on Tansu);
+only recovery calls it, once per rebalance.
 """
 
 from __future__ import annotations
@@ -58,3 +68,32 @@ def _faust_version() -> str:
     import faust
 
     return str(getattr(faust, "__version__", "?"))
+
+
+_true_highwaters_for: str | None = None
+
+
+def apply_true_highwaters(bootstrap: str) -> None:
+    """Make Faust's recovery use fetch-based high watermarks (idempotent)."""
+    global _true_highwaters_for
+    import asyncio
+
+    from faust.transport.consumer import ThreadDelegateConsumer
+
+    from flockwatch.kafka.offsets import partition_end_offsets
+
+    first = _true_highwaters_for is None
+    _true_highwaters_for = bootstrap
+    if not first:
+        return
+    listed_highwaters = ThreadDelegateConsumer.highwaters
+
+    async def highwaters(self, *partitions):  # type: ignore[no-untyped-def]
+        listed = await listed_highwaters(self, *partitions)
+        wanted = [(tp.topic, tp.partition) for tp in partitions if listed.get(tp)]
+        if not wanted:
+            return listed
+        found = await asyncio.to_thread(partition_end_offsets, _true_highwaters_for, wanted)
+        return {tp: max(listed.get(tp) or 0, found.get((tp.topic, tp.partition), 0)) for tp in partitions}
+
+    ThreadDelegateConsumer.highwaters = highwaters  # type: ignore[method-assign]
