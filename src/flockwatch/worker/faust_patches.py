@@ -57,9 +57,13 @@ def apply_fast_drain() -> bool:
                     "fast drain path (correct, but about half the throughput)", _faust_version())
         return False
     namespace: dict[str, object] = {}
-    code = compile(textwrap.dedent(source.replace(_ORIGINAL, _FAST)), consumer_module.__file__, "exec")
+    # Its own file name, so a traceback through it does not point at the wrong lines of Faust's file.
+    code = compile(textwrap.dedent(source.replace(_ORIGINAL, _FAST)),
+                   f"<flockwatch fast drain of {consumer_module.__file__}>", "exec")
     exec(code, consumer_module.__dict__, namespace)  # noqa: S102 - Faust's own source, one statement changed
-    consumer_module.Consumer._drain_messages = namespace["_drain_messages"]  # type: ignore[method-assign]
+    patched = namespace["_drain_messages"]
+    patched.__flockwatch_patched__ = True  # type: ignore[attr-defined]
+    consumer_module.Consumer._drain_messages = patched  # type: ignore[method-assign]
     _applied = True
     return True
 
