@@ -22,7 +22,8 @@ class EndpointServer:
         self.health = health
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, name="flockwatch-http", daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1},
+                                       name="flockwatch-http", daemon=True)
 
     @property
     def port(self) -> int:

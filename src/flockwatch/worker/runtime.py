@@ -99,20 +99,38 @@ class WorkerRuntime:
     # --- the agent -----------------------------------------------------------------
 
     async def _consume(self, stream: faust.StreamT) -> None:
+        """Take batches and hand them to one processing task through a short queue, so
+        the next batch fills while the previous one waits for the store and the broker.
+        Batches are processed and acked strictly in order, one at a time."""
         s = self.settings
-        async for events in stream.noack_take(s.batch_size, within=s.batch_within):
+        queue: asyncio.Queue[list[Any]] = asyncio.Queue(maxsize=max(1, s.pipeline_depth))
+        processor = asyncio.ensure_future(self._process_batches(stream, queue))
+        try:
+            async for events in stream.noack_take(s.batch_size, within=s.batch_within):
+                if processor.done():
+                    processor.result()  # surfaces a crash of the processing task
+                await queue.put(list(events))
+        finally:
+            processor.cancel()  # shutdown or rebalance: whatever is queued is not acked, so it is replayed
+
+    async def _process_batches(self, stream: faust.StreamT, queue: asyncio.Queue[list[Any]]) -> None:
+        while True:
+            events = await queue.get()
             try:
                 await self.handle_batch(events)
             except asyncio.CancelledError:
-                raise  # shutdown or rebalance: nothing acked, the batch is replayed
+                raise
             except BaseException:  # noqa: BLE001
                 log.critical("batch of %d events failed; exiting without acknowledging it (it will be replayed)",
                              len(events), exc_info=True)
                 logging.shutdown()
                 os._exit(EXIT_BATCH_FAILED)
+            last: dict[int, int] = {}
             for ev in events:
                 await stream.ack(ev)
-                self.lag.finished(ev.message.partition, ev.message.offset)
+                last[ev.message.partition] = ev.message.offset
+            for partition, offset in last.items():
+                self.lag.finished(partition, offset)
 
     async def handle_batch(self, events: Sequence[Any]) -> None:
         t0 = time.perf_counter()

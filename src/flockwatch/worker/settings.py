@@ -1,5 +1,6 @@
-"""Worker settings. Every field has a CLI option and a FLOCKWATCH_* environment variable
-(see `flockwatch worker --help` and docs/worker.md)."""
+"""Worker settings. Most have a CLI option and a FLOCKWATCH_* environment variable
+(`flockwatch worker --help`, docs/worker.md); the Kafka group timings other than the
+session timeout and the pipeline depth are tuned defaults without one."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class WorkerSettings:
     metrics_port: int | None = DEFAULT_METRICS_PORT  # None: no HTTP server; 0: any free port
     batch_size: int = 1000  # events per batch (one DB transaction, one ack)
     batch_within: float = 0.2  # seconds a partial batch may wait for more events
+    pipeline_depth: int = 2  # batches taken ahead while one is being stored (still processed in order)
     session_timeout: float = 6.0  # a dead worker's partitions move after this long
     heartbeat_interval: float = 1.0
     rebalance_timeout: float = 5.0
