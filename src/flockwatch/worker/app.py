@@ -17,7 +17,7 @@ from typing import Any
 import faust
 from faust.sensors.monitor import Monitor
 
-from flockwatch.worker.faust_patches import apply_fast_drain, apply_true_highwaters
+from flockwatch.worker.faust_patches import apply_fast_drain, apply_fetch_max_wait, apply_true_highwaters
 from flockwatch.worker.settings import WorkerSettings
 
 
@@ -82,4 +82,5 @@ class QuietMonitor(Monitor):
 def create_app(settings: WorkerSettings, partitions: int) -> faust.App:
     apply_fast_drain()
     apply_true_highwaters(settings.broker)
+    apply_fetch_max_wait(settings.fetch_max_wait)
     return faust.App(settings.group, monitor=QuietMonitor(), **faust_settings(settings, partitions))

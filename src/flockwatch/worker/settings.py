@@ -26,6 +26,7 @@ class WorkerSettings:
     metrics_port: int | None = DEFAULT_METRICS_PORT  # None: no HTTP server; 0: any free port
     batch_size: int = 1000  # events per batch (one DB transaction, one ack)
     batch_within: float = 0.2  # seconds a partial batch may wait for more events
+    fetch_max_wait: float = 0.1  # seconds a fetch may wait for data (Faust hard-codes 1.5)
     pipeline_depth: int = 2  # batches taken ahead while one is being stored (still processed in order)
     session_timeout: float = 6.0  # a dead worker's partitions move after this long
     heartbeat_interval: float = 1.0
