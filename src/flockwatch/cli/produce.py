@@ -8,7 +8,7 @@ import click
 
 from flockwatch.ingest.jsonl import open_source
 from flockwatch.kafka.producer import ProduceReport, make_producer, produce_lines
-from flockwatch.kafka.topics import DEFAULT_PARTITIONS, EVENTS_TOPIC, ensure_topics
+from flockwatch.kafka.topics import DEFAULT_PARTITIONS, EVENTS_TOPIC, BrokerUnavailable, ensure_topics
 
 broker_option = click.option(
     "--broker", envvar="FLOCKWATCH_BROKER", default="127.0.0.1:9092", show_default=True, show_envvar=True,
@@ -33,7 +33,10 @@ def produce(path: str, broker: str, topic: str, raw: bool, partitions: int, fail
     Lines are validated first: invalid ones are reported on stderr with their line
     number and not sent. Exit 1 if the broker refused any record.
     """
-    ensure_topics(broker, {topic: partitions})
+    try:
+        ensure_topics(broker, {topic: partitions})
+    except BrokerUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     producer = make_producer(broker)
     try:
         try:

@@ -51,6 +51,11 @@ def worker(broker: str, rules_dirs: tuple[str, ...], topic: str, group: str, ale
     Stops gracefully on Ctrl-C / SIGTERM. Exits 70 if a batch could not be stored
     (it is replayed when the worker restarts).
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from flockwatch.kafka.topics import BrokerUnavailable
+    from flockwatch.store.database import database_url as resolve_url
     from flockwatch.worker.runtime import WorkerRuntime  # Faust is only imported by this command
 
     settings = WorkerSettings(
@@ -64,7 +69,14 @@ def worker(broker: str, rules_dirs: tuple[str, ...], topic: str, group: str, ale
     )
     packs = load_or_exit(rules_dirs)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
-    WorkerRuntime(settings, packs, started=STARTED).run(loglevel=level)
+    try:
+        runtime = WorkerRuntime(settings, packs, started=STARTED)
+    except BrokerUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    except OperationalError as exc:  # the store: wrong URL, database down
+        url = make_url(resolve_url(settings.database_url)).render_as_string(hide_password=True)
+        raise click.ClickException(f"cannot open the alert store {url}: {exc.orig}") from None
+    runtime.run(loglevel=level)
 
 
 def register(cli: click.Group) -> None:

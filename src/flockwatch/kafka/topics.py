@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +20,23 @@ EVENTS_TOPIC = "platform.events"
 ALERTS_TOPIC = "flockwatch.alerts"
 DEAD_LETTER_TOPIC = "flockwatch.deadletter"
 DEFAULT_PARTITIONS = 4
+CONNECT_TIMEOUT = 10.0  # seconds to reach the broker before a command gives up
+
+
+class BrokerUnavailable(RuntimeError):
+    """The Kafka bootstrap servers did not answer."""
 
 
 def ensure_topics(bootstrap: str, topics: Mapping[str, int]) -> dict[str, int]:
     """Create missing topics (name -> partitions); return every topic's actual partition count.
 
     An existing topic keeps its partition count (returned, so callers can adapt to it)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="flockwatch-admin")
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="flockwatch-admin",
+                                 bootstrap_timeout_ms=int(CONNECT_TIMEOUT * 1000))
+    except (KafkaTimeoutError, KafkaConnectionError) as exc:
+        raise BrokerUnavailable(f"cannot reach Kafka at {bootstrap} within {CONNECT_TIMEOUT:.0f} s "
+                                f"(is the broker running? --broker / FLOCKWATCH_BROKER)") from exc
     try:
         existing = partition_counts(admin, list(topics))
         missing = [NewTopic(name, num_partitions=n, replication_factor=1)
