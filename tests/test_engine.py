@@ -275,11 +275,11 @@ def test_metrics_count_events_matches_and_engine_time():
     engine = Engine([pack], metrics=metrics)
     for i, text in enumerate(["bad", "good", "bad again"]):
         engine.process(ev(i, text=text))
+    engine.flush_metrics()
     out = generate_latest(metrics.registry).decode()
     assert 'flockwatch_events_total{type="post"} 3.0' in out
     assert 'flockwatch_rule_matches_total{category="prompt_injection",pack="tp",rule="t.m",severity="high"} 2.0' in out
     assert 'flockwatch_engine_seconds_total{pack="tp"}' in out
-    assert "flockwatch_engine_event_seconds_count 3.0" in out
     assert 'flockwatch_rule_pack_info{pack="tp"' in out
 
 

@@ -8,6 +8,7 @@ in strict mode, so a wrong type is an error, never a silent coercion.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
@@ -53,9 +54,10 @@ class Event(BaseModel):
     value: Literal[1, -1] | None = Field(default=None, description="Vote value, +1 or -1.")
     attrs: dict[str, Any] = Field(default_factory=dict, description="Free-form extra attributes.")
 
-    @property
+    @cached_property
     def epoch(self) -> float:
-        """Event time in seconds since the epoch (all windows use this, never wall time)."""
+        """Event time in seconds since the epoch (all windows use this, never wall time).
+        Cached: several detectors ask for it per event."""
         return self.ts.timestamp()
 
 
