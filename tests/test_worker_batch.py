@@ -59,6 +59,9 @@ def test_evaluate_turns_records_into_alerts_and_dead_letters(step: BatchStep) ->
     first = json.loads(out.dead_letters[0].value)
     assert first["source"] == {"topic": "events", "partition": 0, "offset": 2}
     assert out.dead_letters[0].key == b"k"
+    m = step.metrics
+    assert m is not None  # counters are current after every batch, however small
+    assert (value(m.events, "post"), value(m.events, "comment"), value(m.invalid, "invalid_json")) == (1, 1, 2)
 
 
 def test_alerts_of_one_incident_in_a_batch_are_merged_before_storing(step: BatchStep) -> None:

@@ -85,6 +85,7 @@ class BatchStep:
                 if outcome.event_ts is not None:
                     out.event_ts.extend([outcome.event_ts] * len(outcome.alerts))
         out.alerts = collector.alerts()
+        self.processor.engine.flush_metrics()  # the engine accumulates hot-path counters; /metrics is per batch
         return out
 
     def store(self, outcome: BatchOutcome) -> list[StoredAlert]:
