@@ -87,3 +87,17 @@ def test_garbage_collection_can_delete_while_iterating() -> None:
         if view[k] % 2:
             del view[k]
     assert sorted(view) == [f"k{i}" for i in range(0, 10, 2)]
+
+
+def test_revoked_partitions_are_forgotten_without_changelog_records() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    state.partition = 0
+    view["mine"] = 1
+    state.partition = 2
+    view["theirs"] = 2
+    state.flush()
+    view["theirs"] = 3  # a change made by a batch that was not committed before the rebalance
+    assert state.drop_partitions({2}) == 1
+    assert list(view) == ["mine"] and "theirs" not in view
+    assert state.flush() == []  # no tombstone, no stale value for the new owner's key

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,9 +17,12 @@ from support.cli import ROOT, cli_env, run_cli
 SAMPLE = ROOT / "examples" / "sample-events.jsonl"
 
 
-def write_stream(path: Path, n_synthetic: int, seed: int = 11, with_sample: bool = True) -> Path:
-    """The demo sample (with its 2 poison lines) followed by `n_synthetic` seeded events."""
-    gen = SyntheticFirehose(seed=seed, agents=150, attack_share=0.01, flood_share=0.002, prefix=f"t{seed}")
+def write_stream(path: Path, n_synthetic: int, seed: int = 11, with_sample: bool = True,
+                 start: datetime | None = None) -> Path:
+    """The demo sample (with its 2 poison lines) followed by `n_synthetic` seeded events
+    (40/s of event time from `start`, by default the sample's start)."""
+    extra = {"start": start} if start else {}
+    gen = SyntheticFirehose(seed=seed, agents=150, attack_share=0.01, flood_share=0.002, prefix=f"t{seed}", **extra)
     with path.open("w", encoding="utf-8") as out:
         if with_sample:
             out.write(SAMPLE.read_text(encoding="utf-8"))

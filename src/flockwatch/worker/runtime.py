@@ -76,6 +76,8 @@ class WorkerRuntime:
         self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
         self.app.timer(s.lag_interval)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+        self._owned: set[int] = set()  # firehose partitions this worker owns
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self.endpoints: EndpointServer | None = None
 
@@ -181,8 +183,19 @@ class WorkerRuntime:
     # --- signals and timers -----------------------------------------------------------
 
     async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
-        self.health.assigned = False
-        self.lag.forget({tp.partition for tp in revoked if tp.topic == self.settings.events_topic})
+        self.health.assigned = False  # a rebalance started (Kafka revokes everything, then reassigns)
+
+    async def _on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
+        owned = {tp.partition for tp in assigned if tp.topic == self.settings.events_topic}
+        moved, self._owned = self._owned - owned, owned
+        if not moved:
+            return
+        self.lag.forget(moved)
+        if self.state is not None:
+            # Only partitions that really left: Faust does not re-read the changelog of
+            # partitions a worker keeps, and restores any that come back from it.
+            dropped = self.state.drop_partitions(moved)
+            log.info("partitions %s moved to another worker: forgot %d state keys", sorted(moved), dropped)
 
     async def _on_rebalance_complete(self, app: faust.App, **_: Any) -> None:
         self.health.assigned = True

@@ -57,6 +57,21 @@ class TableState:
         """The table's contents changed under us (changelog recovery after a rebalance)."""
         self._index_stale = True
 
+    def drop_partitions(self, partitions: set[int]) -> int:
+        """Forget the keys of partitions this worker no longer owns, without changelog records.
+
+        Faust's memory store only forgets keys it restored itself, not keys written here.
+        A key left behind would go stale while its new owner updates it, and this worker's
+        garbage collection could then tombstone it in the changelog under the new owner.
+        Pending changes of those keys are dropped too: the batch that made them was not
+        committed here, so the new owner replays it."""
+        gone = [k for k, entry in self.data.items() if entry[0] in partitions]
+        for k in gone:
+            del self.data[k]
+            self._dirty.pop(k, None)
+        self._index_stale = True
+        return len(gone)
+
     def keys_of(self, rule_id: str) -> dict[str, None]:
         if self._index_stale:
             self._reindex()
@@ -84,7 +99,7 @@ class TableState:
         dirty, self._dirty = self._dirty, {}
         out = []
         for table_key, partition in dirty.items():
-            entry = self.data.get(table_key)
+            entry = self.data.get(table_key)  # None: deleted by garbage collection -> tombstone
             out.append((partition, encode(table_key), None if entry is None else encode(entry)))
         return out
 
