@@ -25,17 +25,20 @@ from flockwatch.kafka.offsets import read_topic
 from flockwatch.store.alert_store import AlertStore
 from flockwatch.worker.process import WorkerProcess
 from support.servers import postgres_schema, postgres_url
-from support.streams import Topics, produce, samples, scan_alerts, worker, write_stream
+from support.streams import Topics, differences, produce, samples, scan_alerts, worker, write_stream
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
-N_SYNTHETIC = 3000
+N_SYNTHETIC = 2000
 RESTART_AGENT = "agent-restart"
 
 
 def restart_posts(first: int, n: int) -> list[str]:
-    """Posts by one agent, 20 s apart, far after the synthetic stream's time range."""
-    t0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
+    """Posts by one agent, 20 s apart, starting just after the stream's event time (the
+    sample and 40 synthetic events/s from 12:00). Keeping event time moving forward
+    matters: a jump far ahead lets garbage collection drop state that events still in
+    flight on other partitions need (see docs/worker.md, "the one exception")."""
+    t0 = datetime(2026, 1, 30, 12, 2, tzinfo=timezone.utc)
     return [json.dumps({"event_id": f"restart-{i}", "type": "post", "agent_id": RESTART_AGENT,
                         "ts": (t0 + timedelta(seconds=20 * i)).isoformat(), "text": f"update {i}"})
             for i in range(first, first + n)]
@@ -113,10 +116,7 @@ def test_worker_stores_the_same_alerts_as_scan(run: Run) -> None:
     assert {a["rule_id"] for a in expected.values()} >= {
         "baseline.instruction_override", "baseline.operator_secret_request",
         "baseline.platform_key_posted", "baseline.post_flood"}
-    assert set(stored) == set(expected)
-    for fp, alert in expected.items():  # same incidents, not just the same ids
-        assert stored[fp].count == alert["count"], alert["rule_id"]
-        assert set(stored[fp].event_ids) == set(alert["event_ids"])
+    assert differences(stored, expected) == []  # same incidents with the same events, not just the same ids
 
 
 def test_every_stored_alert_is_on_the_alerts_topic(run: Run) -> None:

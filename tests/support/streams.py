@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -73,4 +74,23 @@ def samples(metrics_text: str, name: str) -> dict[tuple[tuple[str, str], ...], f
         for s in family.samples:
             if s.name == name:
                 out[tuple(sorted(s.labels.items()))] = s.value
+    return out
+
+
+def differences(stored: dict[str, Any], expected: dict[str, dict]) -> list[str]:
+    """How the worker's stored alerts (fingerprint -> Alert) differ from `scan`'s: empty if
+    they are the same incidents with the same events."""
+    out = []
+    for fp in sorted(set(expected) - set(stored)):
+        a = expected[fp]
+        out.append(f"missing {a['rule_id']} {a['agent_ids'][:3]} count={a['count']} first={a['event_ids'][:2]}")
+    for fp in sorted(set(stored) - set(expected)):
+        a = stored[fp]
+        out.append(f"extra {a.rule_id} {a.agent_ids[:3]} count={a.count} first={a.event_ids[:2]}")
+    for fp in sorted(set(stored) & set(expected)):
+        a, e = stored[fp], expected[fp]
+        if a.count != e["count"] or set(a.event_ids) != set(e["event_ids"]):
+            out.append(f"differs {a.rule_id} {a.agent_ids[:3]} count={a.count} expected {e['count']}: "
+                       f"missing events {sorted(set(e['event_ids']) - set(a.event_ids))[:5]}, "
+                       f"extra events {sorted(set(a.event_ids) - set(e['event_ids']))[:5]}")
     return out

@@ -21,7 +21,7 @@ from flockwatch.store.alert_store import AlertStore
 from flockwatch.worker.process import WorkerProcess
 
 # One worker on one machine: a short session timeout only shortens the group join.
-DEMO_SESSION_TIMEOUT = "3"
+DEMO_SESSION_TIMEOUT = "2"
 
 
 class DemoSession:

@@ -195,7 +195,7 @@ class WorkerRuntime:
             # Only partitions that really left: Faust does not re-read the changelog of
             # partitions a worker keeps, and restores any that come back from it.
             dropped = self.state.drop_partitions(moved)
-            log.info("partitions %s moved to another worker: forgot %d state keys", sorted(moved), dropped)
+            log.warning("partitions %s moved to another worker: forgot %d state keys", sorted(moved), dropped)
 
     async def _on_rebalance_complete(self, app: faust.App, **_: Any) -> None:
         self.health.assigned = True
