@@ -23,9 +23,9 @@ from typing import Any
 T0 = datetime(2026, 1, 30, 17, 0, 0, tzinfo=timezone.utc)
 
 
-def stamp(seconds: float) -> str:
+def stamp(seconds: float, t0: datetime = T0) -> str:
     """created_at the way the API writes it: microseconds and +00:00."""
-    return (T0 + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
+    return (t0 + timedelta(seconds=seconds)).isoformat(timespec="microseconds")
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Fault:
 
 @dataclass
 class Platform:
+    t0: datetime = T0  # time 0 of the scenario (created_at = t0 + `at` seconds)
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> profile
     submolts: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> submolt
     posts: list[dict[str, Any]] = field(default_factory=list)  # stored objects (any order)
@@ -59,17 +60,18 @@ class Platform:
     def add_submolt(self, name: str, description: str) -> None:
         self.submolts[name] = {"id": f"sub-{name}", "name": name, "display_name": name.title(),
                                "description": description, "subscriber_count": 10,
-                               "created_at": stamp(-86400)}
+                               "created_at": stamp(-86400, self.t0)}
 
     def add_post(self, pid: str, author: str, submolt: str, at: float, title: str, content: str) -> None:
         self.posts.append({"id": pid, "title": title, "content": content, "url": None, "upvotes": 0,
-                           "downvotes": 0, "created_at": stamp(at), "author_id": author, "submolt": submolt})
+                           "downvotes": 0, "created_at": stamp(at, self.t0), "author_id": author,
+                           "submolt": submolt})
         self.comments.setdefault(pid, [])
 
     def add_comment(self, pid: str, cid: str, author: str, at: float, content: str,
                     parent: str | None = None) -> None:
         node = {"id": cid, "content": content, "parent_id": parent, "upvotes": 0, "downvotes": 0,
-                "created_at": stamp(at), "author_id": author, "replies": []}
+                "created_at": stamp(at, self.t0), "author_id": author, "replies": []}
         if parent is None:
             self.comments[pid].append(node)
             return

@@ -4,8 +4,10 @@
 
 `commit` marks the ids seen and applies the batch's cursor/schedule changes in one
 transaction. A crash after `begin` leaves the batch pending; `recover()` asks the
-sink which of its ids landed, marks exactly those seen and drops the rest, which the
-next poll re-reads (the cursor did not move) and emits once.
+sink which of its ids landed, marks exactly those seen, applies the changes they
+justify (a profile snapshot only if its event landed; tracking of new posts always)
+and drops the rest, which the next poll re-reads (the cursor did not move) and
+emits once.
 
 Dead letters ride along at-least-once: they are diagnostics, keyed by a hash of
 reason and raw object so the same bad object is not reported every poll.
@@ -50,7 +52,8 @@ class Emitter:
         total = 0
         while (pending := self.state.pending()) is not None:
             landed = self.sink.landed(pending.position, pending.keys)
-            self.state.commit(pending.batch_id, {k: pending.keys[k] for k in landed})
+            changes = StateChanges.landed_part(pending.changes, landed)
+            self.state.commit(pending.batch_id, {k: pending.keys[k] for k in landed}, changes)
             log.warning("recovered interrupted batch %s: %d of %d events had been produced",
                         pending.batch_id, len(landed), len(pending.keys))
             total += len(landed)
@@ -78,7 +81,7 @@ class Emitter:
         now = time.time()
         keys.update({k: now for k in fresh_dead})
         batch_id = uuid.uuid4().hex
-        self.state.begin(batch_id, self.sink.position(), keys)
+        self.state.begin(batch_id, self.sink.position(), keys, changes)
         for m in fresh:
             self.sink.send(m)
         self.sink.flush()

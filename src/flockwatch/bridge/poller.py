@@ -250,6 +250,7 @@ class Poller:
             result = mapper(obj, _iso(now), revision=revision)  # changed back to an earlier text
         changes.snapshots.append(BridgeSnapshot(kind=kind, key=key, name=name, digest=digest,
                                                 revision=revision + 1, checked_at=now))
+        changes.announced_by[(kind, key)] = result.event.event_id
         return [result]
 
     def refresh_communities(self) -> None:

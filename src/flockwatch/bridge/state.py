@@ -51,6 +51,7 @@ class BridgeBatch(SQLModel, table=True):
 
     batch_id: str = Field(primary_key=True, max_length=64)
     position: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    changes: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     started_at: datetime = Field(default_factory=utcnow)
 
 
@@ -98,13 +99,6 @@ TABLES = [t.__table__ for t in (BridgeSeen, BridgeBatch, BridgePending, BridgeCu
 
 
 @dataclass
-class PendingBatch:
-    batch_id: str
-    position: dict[str, Any]
-    keys: dict[str, float]  # key -> event time
-
-
-@dataclass
 class StateChanges:
     """What a batch changes besides the seen set; committed with it atomically."""
 
@@ -112,9 +106,40 @@ class StateChanges:
     tracked: list[BridgeTrackedPost] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)
     snapshots: list[BridgeSnapshot] = field(default_factory=list)
+    # snapshot (kind, key) -> id of the event announcing it: after a crash the snapshot
+    # may only be recorded if that event really was produced
+    announced_by: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.cursors or self.tracked or self.untracked or self.snapshots)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cursors": self.cursors,
+            "tracked": [t.model_dump() for t in self.tracked],
+            "untracked": self.untracked,
+            "snapshots": [{**s.model_dump(), "event_id": self.announced_by.get((s.kind, s.key))}
+                          for s in self.snapshots],
+        }
+
+    @classmethod
+    def landed_part(cls, doc: dict[str, Any], landed: set[str]) -> StateChanges:
+        """The changes of an interrupted batch that its landed events justify."""
+        snapshots = [s for s in doc.get("snapshots", []) if s.pop("event_id", None) in landed | {None}]
+        return cls(
+            cursors=dict(doc.get("cursors", {})),
+            tracked=[BridgeTrackedPost(**t) for t in doc.get("tracked", [])],
+            untracked=list(doc.get("untracked", [])),
+            snapshots=[BridgeSnapshot(**s) for s in snapshots],
+        )
+
+
+@dataclass
+class PendingBatch:
+    batch_id: str
+    position: dict[str, Any]
+    keys: dict[str, float]  # key -> event time
+    changes: dict[str, Any]  # StateChanges.to_json()
 
 
 def database_url(url: str | None = None) -> str:
@@ -157,10 +182,11 @@ class BridgeState:
             s.execute(stmt.on_conflict_do_nothing(index_elements=["key"]))
 
     # -- batches ----------------------------------------------------------------------
-    def begin(self, batch_id: str, position: dict[str, Any], keys: dict[str, float]) -> None:
+    def begin(self, batch_id: str, position: dict[str, Any], keys: dict[str, float],
+              changes: StateChanges | None = None) -> None:
         """Record the batch about to be produced (before the first message is sent)."""
         with Session(self.engine) as s:
-            s.add(BridgeBatch(batch_id=batch_id, position=position))
+            s.add(BridgeBatch(batch_id=batch_id, position=position, changes=changes.to_json() if changes else {}))
             s.add_all(BridgePending(key=k, batch_id=batch_id, ts=ts) for k, ts in keys.items())
             s.commit()
 
@@ -182,7 +208,8 @@ class BridgeState:
             if batch is None:
                 return None
             rows = s.execute(select(BridgePending).where(BridgePending.batch_id == batch.batch_id)).scalars()
-            return PendingBatch(batch.batch_id, dict(batch.position), {r.key: r.ts for r in rows})
+            return PendingBatch(batch.batch_id, dict(batch.position), {r.key: r.ts for r in rows},
+                                dict(batch.changes or {}))
 
     # -- cursor, tracked posts, snapshots --------------------------------------------------
     def cursor(self, name: str) -> str | None:
