@@ -53,7 +53,8 @@ class Scenario:
         self.profiles.add(("a-2", p.agents["a-2"]["description"]))
         self.descriptions.add(("crypto", p.submolts["crypto"]["description"]))
 
-    def expected_ids(self) -> set[str]:
+    def content_ids(self) -> set[str]:
+        """Every post and comment on the platform now."""
         p = self.platform
         ids = {f"post:{post['id']}" for post in p.posts}
         stack = [c for tree in p.comments.values() for c in tree]
@@ -61,9 +62,20 @@ class Scenario:
             c = stack.pop()
             ids.add(f"comment:{c['id']}")
             stack.extend(c["replies"])
-        ids |= {f"agent:{aid}:{content_hash(AGENTS[aid], d)}" for aid, d in self.profiles}
-        ids |= {f"community:{name}:{content_hash(name, d)}" for name, d in self.descriptions}
         return ids
+
+    def current_profile_ids(self) -> set[str]:
+        """The profiles and descriptions as they read now."""
+        p = self.platform
+        return ({f"agent:{aid}:{content_hash(a['name'], a['description'])}" for aid, a in p.agents.items()}
+                | {f"community:{n}:{content_hash(n, s['description'])}" for n, s in p.submolts.items()})
+
+    def expected_ids(self) -> set[str]:
+        """Content plus every profile/description version the platform has shown,
+        for a bridge that polled before and after each change."""
+        return (self.content_ids()
+                | {f"agent:{aid}:{content_hash(AGENTS[aid], d)}" for aid, d in self.profiles}
+                | {f"community:{name}:{content_hash(name, d)}" for name, d in self.descriptions})
 
 
 def read_topic(bootstrap: str, topic: str) -> list[dict]:

@@ -27,10 +27,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from flockwatch.bridge.client import FetchError, MalformedResponse, MoltbookClient, NotFound, Stopped
+from kafka.errors import KafkaError
+from sqlalchemy.exc import OperationalError
+
+from flockwatch.bridge.client import (
+    FetchError, MalformedResponse, MoltbookClient, NotFound, Stopped, Unauthorized,
+)
 from flockwatch.bridge.emitter import Emitter
 from flockwatch.bridge.mapping import Mapped, MapResult, Rejected, map_agent, map_community, reject
 from flockwatch.bridge.metrics import BridgeMetrics
+from flockwatch.bridge.sinks import SinkError
 from flockwatch.bridge.responses import ListPage, parse_list_page, parse_post_detail, profile_of, submolt_of
 from flockwatch.bridge.state import BridgeSnapshot, BridgeState, BridgeTrackedPost, StateChanges
 
@@ -101,9 +107,7 @@ class Poller:
             body = exc.body.decode("utf-8", "replace")
             self._emit([reject("response", body, "invalid_json", str(exc))], {"bridge": "moltbook", "path": path})
             return None
-        except Stopped:
-            raise
-        except NotFound:
+        except (Stopped, NotFound, Unauthorized):
             raise
         except FetchError as exc:
             log.warning("%s", exc)
@@ -306,15 +310,22 @@ class Poller:
             pass
         if self.metrics:
             self.metrics.last_cycle.set(self.clock())
+            self.metrics.tracked.set(self.state.count_tracked())
         return self._report
 
     def run(self, interval: float, max_cycles: int | None = None,
             on_cycle: Callable[[CycleReport], None] | None = None) -> int:
-        """Poll every `interval` seconds until `stop` is set (or `max_cycles`)."""
+        """Poll every `interval` seconds until `stop` is set (or `max_cycles`). A cycle
+        that fails on the sink or the database is logged and retried next interval; its
+        half-done batch is reconciled by `recover()` first, so nothing repeats."""
         cycles = 0
         while not self.stop.is_set():
             started = time.monotonic()
-            report = self.poll_once()
+            try:
+                report = self.poll_once()
+            except (SinkError, KafkaError, OperationalError) as exc:
+                log.error("poll cycle failed: %s: %s; retrying next cycle", type(exc).__name__, exc)
+                report = CycleReport(errors=[f"{type(exc).__name__}: {exc}"])
             cycles += 1
             if on_cycle:
                 on_cycle(report)

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, Column, delete, select
+from sqlalchemy import JSON, Column, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
@@ -250,6 +250,10 @@ class BridgeState:
             for row in rows:
                 s.expunge(row)
             return rows
+
+    def count_tracked(self) -> int:
+        with Session(self.engine) as s:
+            return s.execute(select(func.count()).select_from(BridgeTrackedPost)).scalar_one()
 
     def snapshot(self, kind: str, key: str) -> BridgeSnapshot | None:
         with Session(self.engine) as s:
