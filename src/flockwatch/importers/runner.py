@@ -104,7 +104,8 @@ def import_files(files: Iterable[tuple[Path, str]], sink: EventSink, dead_letter
                         seen.add(ev.event_id)
                     report.events[ev.type] += 1
                     if order == "time":
-                        names.learn(ev.agent_name, ev.agent_id)
+                        if not ev.agent_id.startswith(_PSEUDO_IDS):
+                            names.learn(ev.agent_name, ev.agent_id)
                         held.append((ev.epoch, len(held), result.data, ev.agent_id, ev.post_id))
                     else:
                         sink.send(result)
