@@ -17,25 +17,20 @@ transaction, so the cursor never moves past events that were not recorded.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlmodel import Field, Session, SQLModel
 
-# Same default and variable as the alert store, so both live in one database.
-DEFAULT_URL = "sqlite:///var/flockwatch.db"
+from flockwatch.store.database import make_engine  # same URL, default and pragmas as the alert store
+from flockwatch.store.tables import utcnow
+
 _CHUNK = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's limits
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class BridgeSeen(SQLModel, table=True):
@@ -140,23 +135,6 @@ class PendingBatch:
     position: dict[str, Any]
     keys: dict[str, float]  # key -> event time
     changes: dict[str, Any]  # StateChanges.to_json()
-
-
-def database_url(url: str | None = None) -> str:
-    url = url or os.environ.get("FLOCKWATCH_DATABASE_URL") or DEFAULT_URL
-    if url.startswith(("postgresql://", "postgres://")):
-        url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
-def make_engine(url: str | None = None) -> Engine:
-    url = database_url(url)
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-    return create_engine(url, pool_pre_ping=True)
 
 
 class BridgeState:
