@@ -207,3 +207,19 @@ def test_import_all_of_shared_moltbook(shared_data, tmp_path):
     unknown = [e for e in events if e["agent_id"].startswith("unknown:post:")]
     assert len(unknown) == 158 and len({e["agent_id"] for e in unknown}) == 158
     assert "imported" in res.stderr.decode()
+
+
+@pytest.mark.kafka
+def test_cli_import_straight_to_kafka(tmp_path, broker):
+    from support.moltbook_scenario import read_topic
+
+    topic = f"import-{tmp_path.name[-10:]}"
+    res = run_cli("import", str(FIXTURES / "post_detail.json"), str(FIXTURES / "list_page.json"),
+                  "--bootstrap", broker, "--topic", topic, "--key-by", "post")
+    assert res.returncode == 0, res.stderr.decode()
+    assert f"to {topic} at {broker}" in res.stderr.decode()
+    messages = read_topic(broker, topic)
+    ids = [m["event_id"] for m in messages]
+    assert len(ids) == len(set(ids)) == 8  # 3 posts, 4 comments, 1 profile
+    for m in messages:  # keyed by post, agent events (no post) by agent
+        assert m["key"] == (m.get("post_id") or m["agent_id"])
