@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from flockwatch.notify.receivers.base import ReceiverType, register
-from flockwatch.notify.receivers.text import ZWSP, markdown_escaper
+from flockwatch.notify.receivers.text import ZWSP, markdown_escaper, truncate
 from flockwatch.notify.templates import markdown_markup
 
 CARD_BYTES = 24 * 1024
@@ -33,12 +33,17 @@ class Teams(ReceiverType):
     def build(self, title: str, text: str, context: dict[str, Any]) -> dict[str, Any]:
         body: list[dict[str, Any]] = [{"type": "TextBlock", "text": title, "weight": "Bolder", "size": "Medium", "wrap": True}]
         # One TextBlock per line: single newlines are not line breaks in card markdown.
-        lines = [line for line in text.split("\n") if line.strip()]
-        for line in lines:
+        size = len(json.dumps(body, ensure_ascii=False).encode())
+        for line in (line for line in text.split("\n") if line.strip()):
             block = {"type": "TextBlock", "text": line, "wrap": True, "spacing": "Small"}
-            if len(json.dumps(body, ensure_ascii=False).encode()) + len(line.encode()) > CARD_BYTES:
+            block_size = len(json.dumps(block, ensure_ascii=False).encode()) + 1
+            if size + block_size > CARD_BYTES:
+                room = (CARD_BYTES - size - 100) // 4  # characters that fit even if each takes 4 bytes
+                if room > 80:
+                    body.append({**block, "text": truncate(line, room, marker="…")})
                 body.append({"type": "TextBlock", "text": "…", "wrap": True})
                 break
+            size += block_size
             body.append(block)
         card = {
             "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
