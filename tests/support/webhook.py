@@ -1,7 +1,7 @@
 """A real local HTTP webhook receiver that misbehaves on purpose.
 
 Modes (switchable while running): `ok` (200), `error` (500), `ratelimit` (429 with
-Retry-After), `slow` (sleeps past the client's timeout, then 504), `reject` (400),
+Retry-After), `slow` (sleeps past the client's timeout, then 504), `reject` (400), `redirect` (302),
 and `down` (the socket is closed: connection refused). Every request is recorded
 with its time, headers, JSON body and the status it got.
 """
@@ -68,6 +68,7 @@ class WebhookReceiver:
                 status, extra = {
                     "ok": (200, {}), "error": (500, {}), "reject": (400, {}),
                     "ratelimit": (429, {"Retry-After": receiver.retry_after}), "slow": (504, {}),
+                    "redirect": (302, {"Location": "http://127.0.0.1:1/elsewhere"}),
                 }.get(mode, (500, {}))
                 rec = Received(at, self.path, dict(self.headers), body, status)
                 with receiver._lock:
