@@ -39,46 +39,81 @@ def new_notification_id() -> str:
     return uuid.uuid4().hex
 
 
-def insert_message(conn: Connection, *, notification_id: str, receiver: str, group_key: str, sequence: int,
-                   kind: str, payload: str, template_error: str | None, fingerprints: Iterable[str],
-                   now: float, deadline: float, status: str = "pending") -> int:
-    result = conn.execute(OUTBOX.insert().values(
-        notification_id=notification_id, receiver=receiver, group_key=group_key, sequence=sequence, kind=kind,
-        payload=payload, template_error=template_error, status=status, created_at=now, next_attempt_at=now,
-        deadline_at=now + deadline, attempts=0, lease_until=0.0,
-    ))
-    outbox_id = int(result.inserted_primary_key[0])
-    links = [{"outbox_id": outbox_id, "fingerprint": fp} for fp in dict.fromkeys(fingerprints)]
+@dataclass(frozen=True)
+class NewMessage:
+    notification_id: str
+    receiver: str
+    group_key: str
+    sequence: int
+    kind: str
+    payload: str
+    template_error: str | None
+    fingerprints: list[str]
+    status: str = "pending"
+
+
+def insert_messages(conn: Connection, messages: list[NewMessage], *, now: float, deadline: float) -> list[int]:
+    """Write messages (and which alerts each carries) in two statements; returns their ids."""
+    if not messages:
+        return []
+    ids = list(conn.execute(
+        OUTBOX.insert().returning(OUTBOX.c.id, sort_by_parameter_order=True),
+        [{"notification_id": m.notification_id, "receiver": m.receiver, "group_key": m.group_key,
+          "sequence": m.sequence, "kind": m.kind, "payload": m.payload, "template_error": m.template_error,
+          "status": m.status, "created_at": now, "next_attempt_at": now, "deadline_at": now + deadline,
+          "attempts": 0, "lease_until": 0.0} for m in messages],
+    ).scalars())
+    links = [{"outbox_id": oid, "fingerprint": fp}
+             for oid, m in zip(ids, messages) for fp in dict.fromkeys(m.fingerprints)]
     if links:
         conn.execute(OUTBOX_ALERTS.insert(), links)
-    return outbox_id
+    return ids
 
 
-def supersede(conn: Connection, group_key: str, receiver: str, covered: set[str], now: float) -> int:
-    """Mark older unsent messages of a group replaced by a newer one, when the newer one
-    lists every alert they listed (so nothing they would have told is lost)."""
-    pending = conn.execute(
-        select(OUTBOX.c.id).where(
-            OUTBOX.c.group_key == group_key, OUTBOX.c.receiver == receiver,
-            OUTBOX.c.status == "pending", OUTBOX.c.lease_until < now,
-        )
-    ).scalars().all()
-    if not pending:
-        return 0
-    listed: dict[int, set[str]] = {i: set() for i in pending}
+def insert_message(conn: Connection, *, now: float, deadline: float, fingerprints: Iterable[str] = (),
+                   status: str = "pending", **fields: object) -> int:
+    message = NewMessage(fingerprints=list(fingerprints), status=status, **fields)  # type: ignore[arg-type]
+    return insert_messages(conn, [message], now=now, deadline=deadline)[0]
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    id: int
+    group_key: str
+    receiver: str
+    fingerprints: frozenset[str]
+
+
+def unsent_for_groups(conn: Connection, group_keys: list[str], now: float) -> list[PendingMessage]:
+    """Messages of these groups that no dispatcher holds right now (candidates to supersede)."""
+    if not group_keys:
+        return []
+    rows = conn.execute(
+        select(OUTBOX.c.id, OUTBOX.c.group_key, OUTBOX.c.receiver).where(
+            OUTBOX.c.group_key.in_(group_keys), OUTBOX.c.status == "pending", OUTBOX.c.lease_until < now)
+    ).all()
+    if not rows:
+        return []
+    fps: dict[int, set[str]] = {r.id: set() for r in rows}
     for oid, fp in conn.execute(
-        select(OUTBOX_ALERTS.c.outbox_id, OUTBOX_ALERTS.c.fingerprint).where(OUTBOX_ALERTS.c.outbox_id.in_(pending))
+        select(OUTBOX_ALERTS.c.outbox_id, OUTBOX_ALERTS.c.fingerprint).where(OUTBOX_ALERTS.c.outbox_id.in_(list(fps)))
     ):
-        listed[oid].add(fp)
-    replaceable = [i for i, fps in listed.items() if fps <= covered]
-    if not replaceable:
-        return 0
-    result = conn.execute(
+        fps[oid].add(fp)
+    return [PendingMessage(r.id, r.group_key, r.receiver, frozenset(fps[r.id])) for r in rows]
+
+
+def supersede(conn: Connection, ids: list[int], now: float) -> list[str]:
+    """Mark older unsent messages replaced by a newer one that lists every alert they
+    listed; returns the receivers of those actually replaced (a row a dispatcher
+    claimed in the meantime is left to be delivered)."""
+    if not ids:
+        return []
+    return list(conn.execute(
         update(OUTBOX)
-        .where(OUTBOX.c.id.in_(replaceable), OUTBOX.c.status == "pending", OUTBOX.c.lease_until < now)
+        .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending", OUTBOX.c.lease_until < now)
         .values(status="superseded", finished_at=now, claim=None)
-    )
-    return result.rowcount or 0
+        .returning(OUTBOX.c.receiver)
+    ).scalars())
 
 
 def claim_due(conn: Connection, receiver: str, limit: int, now: float, lease: float) -> list[Claimed]:
