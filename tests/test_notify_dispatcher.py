@@ -307,3 +307,18 @@ def test_slow_receiver_does_not_hold_up_a_healthy_one(tmp_path):
     finally:
         slow.stop()
         fast.stop()
+
+
+def test_enqueue_after_a_crash_between_store_and_enqueue(db_url):
+    store = AlertStore(db_url)
+    notifier = Notifier(engine=store.engine)
+    a = make_alert("k", events=["e1"])
+    store.upsert([a])  # the worker stored it, then died before enqueueing
+    assert notifier.enqueue(store.upsert([a])) == 1  # the replay reports "unchanged", yet it is queued
+    assert notifier.enqueue(store.upsert([a])) == 0  # and only once
+    grown = make_alert("k", events=["e1", "e2"])
+    store.upsert([grown])  # died again, after the incident grew
+    assert notifier.enqueue(store.upsert([grown])) == 1
+    with store.engine.connect() as conn:
+        inbox = conn.execute(select(NotifyInbox.version, NotifyInbox.reason).order_by(NotifyInbox.id)).all()
+    assert [tuple(r) for r in inbox] == [(1, "created"), (2, "updated")]

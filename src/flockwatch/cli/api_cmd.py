@@ -22,8 +22,8 @@ def api_group() -> None:
 
 @api_group.command("serve")
 @database_option
-@click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Notification config: enables /receivers and test notifications.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar="FLOCKWATCH_NOTIFY_CONFIG",
+              help="Notification config: enables /receivers and test notifications. Default: $FLOCKWATCH_NOTIFY_CONFIG.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8080, show_default=True)
 def serve(database_url: str | None, config_path: str | None, host: str, port: int) -> None:

@@ -19,8 +19,9 @@ from flockwatch.notify.config import NotifyConfig, NotifyConfigError, load_confi
 log = logging.getLogger(__name__)
 
 config_option = click.option(
-    "--config", "config_path", required=True, type=click.Path(dir_okay=False),
-    help="Notification config (YAML): receivers, routes, inhibit rules. See deploy/notify.example.yaml.",
+    "--config", "config_path", required=True, type=click.Path(dir_okay=False), envvar="FLOCKWATCH_NOTIFY_CONFIG",
+    help="Notification config (YAML): receivers, routes, inhibit rules. Default: $FLOCKWATCH_NOTIFY_CONFIG. "
+         "See deploy/notify.example.yaml.",
 )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 
 from flockwatch.metrics.registry import Metrics
 from flockwatch.store.database import create_tables, make_engine
-from flockwatch.store.lifecycle import changes_of, record_changes
+from flockwatch.store.lifecycle import changes_of, record_changes, unrecorded
 
 
 class Notifier:
@@ -25,12 +25,18 @@ class Notifier:
         self.metrics = metrics
 
     def enqueue(self, stored: Iterable) -> int:  # Iterable[StoredAlert]
-        """Queue the created or changed alerts of an `AlertStore.upsert` result; returns how many."""
-        changes = changes_of(stored)
-        if not changes:
+        """Queue the created or changed alerts of an `AlertStore.upsert` result; returns how many.
+
+        Replays are safe and close a gap: if the worker died after storing a batch but
+        before enqueueing it, the replayed upsert reports "unchanged", and those versions
+        are found missing from the history and queued now.
+        """
+        changed, unchanged = changes_of(stored)
+        if not changed and not unchanged:
             return 0
         with self.engine.begin() as conn:
+            changes = changed + unrecorded(conn, unchanged)
             n = record_changes(conn, changes)
-        if self.metrics is not None:
+        if self.metrics is not None and n:
             self.metrics.notify_enqueued.inc(n)
         return n

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from flockwatch.store.notify_tables import AlertHistoryRecord, NotifyInbox
@@ -74,11 +74,29 @@ def record_changes(conn: Connection, changes: list[Change], now: float | None = 
         for c, reason in rows
     ])
     conn.execute(HISTORY.insert(), [
-        {"fingerprint": c.fingerprint, "at": now, "actor": SYSTEM_ACTOR, "action": reason,
+        {"fingerprint": c.fingerprint, "at": now, "actor": SYSTEM_ACTOR, "action": reason, "version": c.version,
          "detail": {"version": c.version, "count": c.count, "severity": c.severity}}
         for c, reason in rows
     ])
     return len(rows)
+
+
+def unrecorded(conn: Connection, stored: list[Change]) -> list[Change]:
+    """Stored versions the history has not seen: a replay after the worker died between
+    storing an alert and enqueueing it (the store then reports "unchanged")."""
+    if not stored:
+        return []
+    seen = dict(conn.execute(
+        select(HISTORY.c.fingerprint, func.max(HISTORY.c.version))
+        .where(HISTORY.c.fingerprint.in_([c.fingerprint for c in stored]), HISTORY.c.actor == SYSTEM_ACTOR)
+        .group_by(HISTORY.c.fingerprint)
+    ).all())
+    out = []
+    for c in stored:
+        last = seen.get(c.fingerprint)
+        if last is None or last < c.version:
+            out.append(Change(c.fingerprint, c.version, last is None, c.count, c.severity))
+    return out
 
 
 def transition(engine: Engine, fingerprint: str, to: str, actor: str, comment: str = "") -> Transition:
@@ -111,7 +129,10 @@ def history(conn: Connection, fingerprint: str) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def changes_of(stored: Iterable[Any]) -> list[Change]:
-    """`StoredAlert`s from `AlertStore.upsert` -> the changes worth notifying."""
-    return [Change(s.alert.fingerprint, s.version, s.created, s.alert.count, s.alert.severity)
-            for s in stored if s.changed]
+def changes_of(stored: Iterable[Any]) -> tuple[list[Change], list[Change]]:
+    """`StoredAlert`s from `AlertStore.upsert` -> (changed, unchanged) as `Change`s."""
+    changed, unchanged = [], []
+    for s in stored:
+        change = Change(s.alert.fingerprint, s.version, s.created, s.alert.count, s.alert.severity)
+        (changed if s.changed else unchanged).append(change)
+    return changed, unchanged

@@ -144,4 +144,5 @@ class AlertHistoryRecord(SQLModel, table=True):
     at: float
     actor: str = Field(max_length=128)
     action: str = Field(max_length=24)
+    version: int | None = None  # the alert version this entry is about (flockwatch's own entries)
     detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
