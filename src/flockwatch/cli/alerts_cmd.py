@@ -53,6 +53,13 @@ def _run(fn: Callable[[], Any]) -> Any:
         sys.exit(2)
 
 
+def _say(text: str) -> None:
+    """Human output: agent text may carry terminal escape sequences; print none of them."""
+    from flockwatch.notify.receivers.text import strip_controls
+
+    click.echo(strip_controls(text))
+
+
 def _dump(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
@@ -82,7 +89,7 @@ def list_cmd(database_url: str | None, status: str | None, category: str | None,
         _dump(alerts)
         return
     for a in alerts:
-        click.echo(f"{a['fingerprint'][:12]}  {a['status']:12} {a['severity']:8} {a['category']:18} "
+        _say(f"{a['fingerprint'][:12]}  {a['status']:12} {a['severity']:8} {a['category']:18} "
                    f"{a['count']:>6}  {a['last_ts']}  {a['rule_id']}: {a['title'][:80]}")
     click.echo(f"{len(alerts)} alert(s)", err=True)
 
@@ -97,21 +104,21 @@ def show_cmd(ref: str, database_url: str | None, as_json: bool) -> None:
     if as_json:
         _dump(alert)
         return
-    click.echo(f"{alert['title']}\n  {alert['summary']}")
+    _say(f"{alert['title']}\n  {alert['summary']}")
     for key in ("fingerprint", "status", "severity", "category", "rule_id", "pack", "count", "first_ts", "last_ts"):
-        click.echo(f"  {key:12} {alert[key]}")
-    click.echo(f"  {'agents':12} {', '.join(alert['agent_ids'][:10])}{' …' if len(alert['agent_ids']) > 10 else ''}")
-    click.echo(f"  {'events':12} {', '.join(alert['event_ids'][:10])}{' …' if len(alert['event_ids']) > 10 else ''}")
+        _say(f"  {key:12} {alert[key]}")
+    _say(f"  {'agents':12} {', '.join(alert['agent_ids'][:10])}{' …' if len(alert['agent_ids']) > 10 else ''}")
+    _say(f"  {'events':12} {', '.join(alert['event_ids'][:10])}{' …' if len(alert['event_ids']) > 10 else ''}")
     click.echo("history:")
     for h in alert["history"]:
         comment = h["detail"].get("comment") if isinstance(h["detail"], dict) else None
-        click.echo(f"  {h['at']}  {h['action']:12} by {h['actor']}" + (f": {comment}" if comment else ""))
+        _say(f"  {h['at']}  {h['action']:12} by {h['actor']}" + (f": {comment}" if comment else ""))
     click.echo("deliveries:")
     for d in alert["deliveries"]:
-        click.echo(f"  {d['created_at']}  {d['receiver']:16} {d['kind']:8} {d['status']:10} "
+        _say(f"  {d['created_at']}  {d['receiver']:16} {d['kind']:8} {d['status']:10} "
                    f"{d['attempts']} attempt(s)" + (f"  last error: {d['last_error']}" if d["last_error"] else ""))
         for a in d["attempt_log"]:
-            click.echo(f"      #{a['attempt']} {a['at']} {a['outcome']:9} {a['status_code'] or '':>3} {a['error'] or ''}")
+            _say(f"      #{a['attempt']} {a['at']} {a['outcome']:9} {a['status_code'] or '':>3} {a['error'] or ''}")
 
 
 def _transition_command(name: str, method: str, doc: str) -> None:
@@ -190,7 +197,7 @@ def silence_list(database_url: str | None, state: str | None, as_json: bool) -> 
         _dump(silences)
         return
     for s in silences:
-        click.echo(f"{s['id']}  {s['state']:8} until {iso(s['ends_at'])}  {Matcher(**s['matchers']).describe()}  "
+        _say(f"{s['id']}  {s['state']:8} until {iso(s['ends_at'])}  {Matcher(**s['matchers']).describe()}  "
                    f"by {s['created_by']}: {s['comment']}")
 
 

@@ -7,14 +7,15 @@ import json
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from prometheus_client import start_http_server
 
-from flockwatch.alerts.alert import Alert
 from flockwatch.cli.options import database_option
-from flockwatch.metrics.registry import Metrics
-from flockwatch.notify.config import NotifyConfig, NotifyConfigError, load_config
+
+if TYPE_CHECKING:
+    from flockwatch.alerts.alert import Alert
+    from flockwatch.notify.config import NotifyConfig
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,12 @@ config_option = click.option(
 
 
 def load_or_exit(path: str) -> NotifyConfig:
+    # Imported here: every CLI command imports this module, few need the notifier.
+    from flockwatch.notify.aggregator import build_receivers
+    from flockwatch.notify.config import NotifyConfigError, load_config
+
     try:
         config = load_config(path)
-        from flockwatch.notify.aggregator import build_receivers
-
         build_receivers(config)  # compiles every template: syntax errors surface now
         return config
     except NotifyConfigError as exc:
@@ -54,6 +57,9 @@ def run(config_path: str, database_url: str | None, metrics_port: int | None, me
     Safe to run several: delivery claims rows with a lease and grouping is done by one
     process at a time. SIGTERM/SIGINT finish the requests in flight, then exit.
     """
+    from prometheus_client import start_http_server
+
+    from flockwatch.metrics.registry import Metrics
     from flockwatch.notify.dispatcher import Dispatcher
     from flockwatch.store.database import create_tables, make_engine
 
@@ -140,6 +146,8 @@ def render(alert_path: str, receiver: str, config_path: str, kind: str, compact:
 
 
 def _read_alerts(path: str) -> list[Alert]:
+    from flockwatch.alerts.alert import Alert
+
     with open(path, encoding="utf-8") as fh:
         text = fh.read()
     try:
