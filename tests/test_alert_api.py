@@ -210,3 +210,38 @@ def test_cli_alerts_and_silences(world, tmp_path):
     res = run_cli("notify", "test", "hook", "--config", str(cfg), "--database", url, "--author", "ana")
     assert res.returncode == 0 and json.loads(res.stdout)["outcome"] == "ok"
     assert rx.snapshot()[-1].body["text"].startswith("[FIRING:1] flockwatch test notification")
+
+
+def test_api_serve_command(tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from support.cli import ROOT, cli_env
+
+    db = f"sqlite:///{tmp_path}/fw.db"
+    refused = run_cli("api", "serve", "--database", db, "--host", "0.0.0.0", env={"FLOCKWATCH_API_TOKEN": ""})
+    assert refused.returncode == 2 and b"FLOCKWATCH_API_TOKEN" in refused.stderr
+    port = free_port()
+    env = cli_env({"FLOCKWATCH_API_TOKEN": "t0ken"})
+    proc = subprocess.Popen([sys.executable, "-m", "flockwatch", "api", "serve", "--database", db, "--port", str(port)],
+                            env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status, body = call(base, "GET", "/healthz")
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None, "api serve did not come up"
+                time.sleep(0.1)
+        assert status == 200 and body["status"] == "ok"
+        assert call(base, "GET", "/api/v1/alerts")[0] == 401
+        assert call(base, "GET", "/api/v1/alerts", token="t0ken") == (200, {"alerts": [], "count": 0})
+        assert call(base, "GET", "/openapi.json")[1]["openapi"].startswith("3.1")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert os.path.exists(f"{tmp_path}/fw.db")

@@ -79,9 +79,15 @@ def fps_in(body: object) -> list[str]:
     return [a["fingerprint"] for a in body["alerts"]] if isinstance(body, dict) else []
 
 
-def test_misbehaving_receiver_and_dispatcher_restart(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/fw.db"
+    return request.getfixturevalue("pg_url")
+
+
+def test_misbehaving_receiver_and_dispatcher_restart(tmp_path: Path, db_url: str) -> None:
     rx = WebhookReceiver(mode="error", retry_after="1", slow_seconds=0.6).start()
-    db_url = f"sqlite:///{tmp_path}/fw.db"
     store = AlertStore(db_url)
     notifier = Notifier(engine=store.engine)
     SilenceStore(store.engine).create({"rule": "r.silenced"}, ends_at=time.time() + 3600, created_by="test",
@@ -170,3 +176,13 @@ def test_misbehaving_receiver_and_dispatcher_restart(tmp_path: Path) -> None:
         for before, after in zip(tries, tries[1:]):
             if before.status == 429:
                 assert after.at >= before.answered_at + 0.95, (before, after)
+
+
+def test_dispatcher_refuses_to_start_without_its_secrets(tmp_path: Path) -> None:
+    from support.cli import run_cli
+
+    cfg = tmp_path / "n.yaml"
+    cfg.write_text(yaml.safe_dump({"receivers": [{"name": "s", "type": "slack", "url_env": "FW_UNSET_WEBHOOK"}],
+                                   "route": {"receiver": "s"}}))
+    res = run_cli("notify", "run", "--config", str(cfg), "--database", f"sqlite:///{tmp_path}/x.db")
+    assert res.returncode == 2 and b"FW_UNSET_WEBHOOK is not set" in res.stderr
