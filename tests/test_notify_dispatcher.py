@@ -322,3 +322,12 @@ def test_enqueue_after_a_crash_between_store_and_enqueue(db_url):
     with store.engine.connect() as conn:
         inbox = conn.execute(select(NotifyInbox.version, NotifyInbox.reason).order_by(NotifyInbox.id)).all()
     assert [tuple(r) for r in inbox] == [(1, "created"), (2, "updated")]
+
+
+def test_a_burst_larger_than_a_batch_is_drained_in_one_pass(tmp_path, rx):
+    cfg = config(rx.url, group_by=["..."])
+    cfg["dispatcher"]["batch"] = 5
+    h = Harness(f"sqlite:///{tmp_path}/fw.db", cfg)
+    h.add(*[make_alert(f"k{i}") for i in range(30)])
+    h.once()
+    assert len(bodies(rx)) == 30

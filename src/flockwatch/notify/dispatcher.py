@@ -40,6 +40,7 @@ from flockwatch.notify.record import AttemptResult
 log = logging.getLogger(__name__)
 
 PENDING_GAUGE_EVERY = 5.0
+MAX_TICKS_PER_PASS = 20
 
 
 def instance_name() -> str:
@@ -92,13 +93,17 @@ class Dispatcher:
             await _sleep_or(stop, self.config.dispatcher.poll_interval)
 
     async def _router_pass(self) -> None:
+        batch = self.config.dispatcher.batch
         try:
-            report = await asyncio.to_thread(self.aggregator.tick)
-            if report.messages:
-                log.info("queued %d message(s) from %d routed change(s)", report.messages, report.routed)
-                self._next_due = None
-                assert self._wake is not None
-                self._wake.set()
+            for _ in range(MAX_TICKS_PER_PASS):  # a burst is drained now, not one batch per poll interval
+                report = await asyncio.to_thread(self.aggregator.tick)
+                if report.messages:
+                    log.info("queued %d message(s) from %d routed change(s)", report.messages, report.routed)
+                    self._next_due = None
+                    assert self._wake is not None
+                    self._wake.set()
+                if not report.leader or (report.routed < batch and report.flushed < batch):
+                    break
             if self.metrics is not None and self.clock() >= self._gauge_at:
                 self._gauge_at = self.clock() + PENDING_GAUGE_EVERY
                 counts = await asyncio.to_thread(self._pending_counts)
