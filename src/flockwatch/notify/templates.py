@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from flockwatch.alerts.alert import Alert
 from flockwatch.notify.redaction import redact, redact_deep
@@ -51,14 +51,14 @@ def safe_url(url: str) -> str:
     return quote(url, safe=":/?#@!$&'*+,;=%-._~")
 
 
-def make_environment(markup: Markup) -> SandboxedEnvironment:
+def make_environment(markup: Markup) -> ImmutableSandboxedEnvironment:
     def esc(value: Any) -> str:
         return value if isinstance(value, Trusted) else markup.escape(str(value))
 
     def finalize(value: Any) -> str:
         return esc("" if value is None else value)
 
-    env = SandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False, finalize=finalize,
         trim_blocks=True, lstrip_blocks=True,
     )
