@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 PENDING_GAUGE_EVERY = 5.0
 MAX_TICKS_PER_PASS = 20
+COALESCE_SECONDS = 0.01
 
 
 def instance_name() -> str:
@@ -130,6 +131,9 @@ class Dispatcher:
             if self._next_due is not None:
                 wait = max(0.0, min(wait, self._next_due - self.clock()))
             await _wait_any(self._wake, stop, wait)
+            # Let the answers arriving together share one record and one claim transaction:
+            # fewer, larger writes leave the database (SQLite's single write lock) to the worker.
+            await asyncio.sleep(COALESCE_SECONDS)
 
     async def _deliver_until_idle(self, session: aiohttp.ClientSession) -> None:
         while True:
