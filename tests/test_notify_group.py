@@ -154,3 +154,11 @@ def test_inhibition_needs_a_firing_source_with_equal_labels():
     assert not Inhibitor([rule], [echo, other_rule]).inhibited(echo)  # no firing source
     both = InhibitRule(source=Matcher(), target=Matcher(), equal=["rule"])
     assert not Inhibitor([both], [source]).inhibited(source)  # an alert never inhibits itself
+
+
+def test_an_alert_that_left_the_group_is_forgotten():
+    p1 = plan_flush(empty(), [member("a"), member("b")], ROUTE, now=0, send_resolved=True)
+    p2 = plan_flush(after(p1), [member("b")], ROUTE, now=10, send_resolved=True)
+    assert list(p2.state.sent_state) == [member("b").alert.fingerprint] and p2.kind is None
+    p3 = plan_flush(after(p2), [], ROUTE, now=20, send_resolved=True)
+    assert p3.state.sent_state == {} and p3.next_flush_at is None  # the aggregator then deletes the empty group

@@ -53,7 +53,9 @@ class FlushPlan:
 
 def plan_flush(group: GroupState, members: list[Member], route: Route, *, now: float,
                send_resolved: bool) -> FlushPlan:
-    sent = dict(group.sent_state)
+    # Alerts that left the group (their labels now route them elsewhere) are forgotten.
+    present = {m.alert.fingerprint for m in members}
+    sent = {fp: st for fp, st in group.sent_state.items() if fp in present}
     suppressed: Counter[str] = Counter()
     changes: dict[str, str] = {}
     remove: list[str] = []
