@@ -21,3 +21,10 @@ rules_option = click.option(
     type=click.Path(exists=True),
     help="Rule pack file or directory (repeatable). Default: the shipped rules/.",
 )
+
+database_option = click.option(
+    "--database",
+    "database_url",
+    envvar="FLOCKWATCH_DATABASE_URL",
+    help="Alert store URL (sqlite:///path or postgresql://...). Default: $FLOCKWATCH_DATABASE_URL or sqlite:///var/flockwatch.db.",
+)
