@@ -40,7 +40,7 @@ import re2
 # Mongolian vowel separator, variation selectors. Deleted outright.
 _INVISIBLE = (
     [0x00AD, 0x034F, 0x061C, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E, 0x3164, 0xFEFF, 0xFFA0]
-    + list(range(0x200B, 0x2010))
+    + list(range(0x200B, 0x2010))  # (0x2010-0x2015 are dashes: folded to '-' below)
     + list(range(0x202A, 0x202F))
     + list(range(0x2060, 0x2070))
     + list(range(0xFE00, 0xFE10))
@@ -63,6 +63,10 @@ _SPACED_HINT = re2.compile(r"(?:^|[^a-z0-9])[a-z0-9@$][ .\-_*·]{1,3}[a-z0-9@$][
 def _fold_table() -> dict[str, str]:
     """Character -> replacement: invisible -> "", tag -> ASCII, homoglyph -> ASCII."""
     table: dict[str, str] = {chr(cp): "" for cp in _INVISIBLE}
+    # Typographic quotes and dashes, so patterns can say `don't` and `-` only.
+    table.update({c: "'" for c in "\u2018\u2019\u201a\u201b\u2032\u02bc"})
+    table.update({c: '"' for c in "\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb"})
+    table.update({c: "-" for c in "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"})
     for cp in range(_TAG_FIRST, _TAG_LAST + 1):
         ascii_cp = cp - _TAG_FIRST
         table[chr(cp)] = chr(ascii_cp) if 0x20 <= ascii_cp <= 0x7E else ""
