@@ -167,7 +167,8 @@ class CueGroup:
 
 @dataclass
 class NearCue:
-    """Two groups within `within` words of each other (in either order unless `ordered`)."""
+    """Two groups within `within` words of each other, in one sentence (no newline or
+    sentence-ending punctuation between them), in either order unless `ordered`."""
 
     name: str
     weight: float
@@ -179,7 +180,8 @@ class NearCue:
     @classmethod
     def build(cls, name: str, weight: float, a: CueGroup, b: CueGroup, within: int, ordered: bool,
               bank: CueBank) -> NearCue:
-        gap = rf"(?:\W+\w+){{0,{within}}}?\W+"
+        sep = r"(?:[^\w.!?\n]|\.(?=\w))+"  # a '.' inside "0.1" or "evil.example" is no sentence end
+        gap = rf"(?:{sep}\w+){{0,{within}}}?{sep}"
         forward = f"{a.source}{gap}{b.source}"
         source = forward if ordered else f"(?:{forward}|{b.source}{gap}{a.source})"
         return cls(name, weight, a.name, b.name, regex.compile(source, regex.V0), bank.slot(source))
