@@ -27,11 +27,12 @@ accents folded) and are made leetspeak-tolerant at load time.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from flockwatch.detect.cues import BANK, CueError, CueGroup, CueMatch, NearCue
+from flockwatch.detect.cues import BANK, CueError, CueGroup, CueMatch, NearCue, TextViews
 from flockwatch.detect.detector import Detector, DetectorConfigError, Finding
 from flockwatch.detect.registry import register
 from flockwatch.ingest.event import TEXT_FIELDS, Event
@@ -43,6 +44,15 @@ from flockwatch.text.event_text import normalized_text
 log = logging.getLogger(__name__)
 
 _REGEX_TIMEOUT = 0.05  # seconds per cue search; same budget as rule predicates
+
+
+class _LastEvent(threading.local):
+    # The engine runs every rule on one event before the next: remembering the
+    # last event's bank scan saves each further cue rule the lookups.
+    last: tuple[Event, tuple[str, ...], frozenset[int], TextViews | None] | None = None
+
+
+_memo = _LastEvent()
 
 
 @dataclass
@@ -90,6 +100,17 @@ class CueScoreDetector(Detector):
         self.require = self._require(params.get("require") or [])
         self.bands = self._bands(params.get("bands"))
         self.min_score = self.bands[0][1]
+        # Per requirement, the bank slots that must all be hit for it to be possible:
+        # one subset test per requirement rejects most events before any other work.
+        self._req_slots = [frozenset(s for n in req for s in self._slots_of(n)) for req in self.require]
+        self._all_slots = frozenset(g.slot for g in self.groups.values())
+
+    def _slots_of(self, name: str) -> tuple[int, ...]:
+        if name in self.groups:
+            return (self.groups[name].slot,)
+        if name in self.near:
+            return (self.near[name].first.slot, self.near[name].second.slot)
+        return ()  # context: decided by the event, not the text
 
     # ---- configuration -------------------------------------------------------
     def _groups(self, raw: Any) -> dict[str, CueGroup]:
@@ -124,7 +145,7 @@ class CueScoreDetector(Detector):
             weight = _number(spec.get("weight", 1), f"near.{name}.weight")
             a, b = (self.groups[p] for p in pair)
             try:
-                out[name] = NearCue.build(name, weight, a, b, within, bool(spec.get("ordered", False)), BANK)
+                out[name] = NearCue.build(name, weight, a, b, within, bool(spec.get("ordered", False)))
             except CueError as exc:
                 raise DetectorConfigError(f"near.{name}: {exc}") from None
         return out
@@ -176,39 +197,70 @@ class CueScoreDetector(Detector):
         return bands
 
     # ---- evaluation ----------------------------------------------------------
-    def _candidate_groups(self, hits: frozenset[int]) -> tuple[list[CueGroup | NearCue], float]:
-        cands: list[CueGroup | NearCue] = [g for g in self.groups.values() if g.slot in hits]
-        cands += [n for n in self.near.values() if n.slot in hits]
-        upper = sum(c.weight for c in cands if c.weight > 0) + sum(c.weight for c in self.context if c.weight > 0)
-        return cands, upper
+    def _is_candidate(self, name: str, hits: frozenset[int], context: dict[str, bool]) -> bool:
+        if name in self.groups:
+            return self.groups[name].slot in hits
+        if name in self.near:
+            return self.near[name].candidate(hits)
+        return context.get(name, False)
 
     def score(self, event: Event) -> tuple[float, list[CueMatch]] | None:
-        """Score an event; None when it cannot reach the lowest band or a requirement."""
-        text = normalized_text(event, self.fields)
-        if not text:
+        """Score an event; None when it cannot reach the lowest band or a requirement.
+
+        Confirming a cue costs a regex search, so the order is chosen to stop early:
+        the RE2 hits and context first (free), then the cues of a requirement, then
+        the other positive cues heaviest first while the lowest band is still
+        reachable, and the negative cues only when the score would fire."""
+        memo = _memo.last
+        if memo is not None and memo[0] is event and memo[1] == self.fields:
+            hits, views = memo[2], memo[3]  # another cue rule already scanned this event
+        else:
+            text = normalized_text(event, self.fields)
+            hits, views = BANK.scan(text) if text else (frozenset(), None)
+            _memo.last = (event, self.fields, hits, views)
+        if not hits or (self._req_slots and not any(req <= hits for req in self._req_slots)):
             return None
-        cands, upper = self._candidate_groups(BANK.scan(text))
-        if upper < self.min_score:
-            return None  # cheap exit: even if every candidate confirmed, too low
-        possible = {c.name for c in cands} | {c.name for c in self.context}
-        if self.require and not any(req <= possible for req in self.require):
-            return None
-        matched: list[CueMatch] = []
-        for cand in cands:
-            try:
-                m = cand.search(text, _REGEX_TIMEOUT)
-            except TimeoutError:
-                log.warning("rule %s: cue %s timed out on event %s", self.rule.id, cand.name, event.event_id)
-                continue
-            if m is not None:
-                matched.append(m)
         ctx = EvalContext(event=event)
-        for c in self.context:
-            if c.node.eval(ctx):
-                matched.append(CueMatch(c.name, c.weight, "context"))
-        names = {m.cue for m in matched}
-        if self.require and not any(req <= names for req in self.require):
+        context = {c.name: c.node.eval(ctx) for c in self.context}
+        feasible = [req for req in self.require if all(self._is_candidate(n, hits, context) for n in req)]
+        if self.require and not feasible:
             return None
+        cands: list[CueGroup | NearCue] = [g for g in self.groups.values() if g.slot in hits]
+        cands += [n for n in self.near.values() if n.candidate(hits)]
+        ctx_score = sum(c.weight for c in self.context if context[c.name])
+        positive = sorted((c for c in cands if c.weight > 0), key=lambda c: -c.weight)
+        if ctx_score + sum(c.weight for c in positive) < self.min_score:
+            return None  # even if every candidate confirmed, too low
+        found: dict[str, CueMatch | None] = {}
+
+        def confirm(cand: CueGroup | NearCue) -> CueMatch | None:
+            if cand.name not in found:
+                try:
+                    found[cand.name] = cand.search(views, _REGEX_TIMEOUT)
+                except TimeoutError:
+                    log.warning("rule %s: cue %s timed out on event %s", self.rule.id, cand.name, event.event_id)
+                    found[cand.name] = None
+            return found[cand.name]
+
+        by_name = {c.name: c for c in cands}
+        if self.require and not any(
+            all(context[n] if n in context else confirm(by_name[n]) is not None for n in req) for req in feasible
+        ):
+            return None
+        score = ctx_score + sum(m.weight for m in found.values() if m is not None)
+        rest = [c for c in positive if c.name not in found]
+        for i, cand in enumerate(rest):
+            if score + sum(c.weight for c in rest[i:]) < self.min_score:
+                return None
+            m = confirm(cand)
+            score += m.weight if m is not None else 0
+        if score < self.min_score:
+            return None
+        for cand in cands:
+            if cand.weight <= 0:
+                confirm(cand)
+        matched = [m for m in found.values() if m is not None]
+        matched += [CueMatch(c.name, c.weight, "context") for c in self.context if context[c.name]]
         total = sum(m.weight for m in matched)
         return (int(total) if total == int(total) else total), matched
 
