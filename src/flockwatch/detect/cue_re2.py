@@ -19,6 +19,8 @@ the groups RE2 reports loses nothing.
 
 from __future__ import annotations
 
+from flockwatch.rules.prefilter import _GiveUp, _skip_group  # the same group walker as rule regexes
+
 _CLASS_OUT = {
     "w": r"[0-9A-Za-z_\x80-\xff]", "d": r"[0-9\x80-\xff]", "s": r"[\t\n\v\f\r \x80-\xff]",
     "W": r"[^0-9A-Za-z_]", "D": r"[^0-9]", "S": r"[^\t\n\v\f\r ]", "b": r"\b", "B": "",
@@ -33,28 +35,10 @@ class CueTranslationError(ValueError):
 
 def _group_end(p: str, i: int) -> int:
     """Index just past the `)` that closes the group opening at p[i] == '('."""
-    depth, j, in_class = 0, i, False
-    while j < len(p):
-        c = p[j]
-        if c == "\\":
-            j += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-            if p[j + 1 : j + 2] == "^":
-                j += 1
-            if p[j + 1 : j + 2] == "]":
-                j += 1
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    raise CueTranslationError("unbalanced parentheses")
+    try:
+        return _skip_group(p, i + 1)
+    except _GiveUp as exc:
+        raise CueTranslationError(str(exc)) from None
 
 
 def _escape(p: str, i: int, in_class: bool) -> tuple[str, int]:
