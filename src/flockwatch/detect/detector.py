@@ -72,3 +72,10 @@ class Detector(ABC):
 
 class DetectorConfigError(ValueError):
     """A rule's type-specific settings are wrong; the message says which."""
+
+
+def check_settings(type_name: str, params: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse settings a rule type does not know (a typo must not be ignored)."""
+    unknown = set(params) - allowed
+    if unknown:
+        raise DetectorConfigError(f"unknown {type_name} settings {sorted(unknown)}; known: {', '.join(sorted(allowed))}")

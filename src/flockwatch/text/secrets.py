@@ -49,7 +49,7 @@ SHAPES: tuple[SecretShape, ...] = (
                               r"[\"']?\s{0,3}[:=]\s{0,3}[\"']?)(?![\"'<{$]|(?i:your|xxx)|\*{3})[^\s\"'<>{}]{8,}", 2),
     # A known-prefix key cut short by an evidence snippet (`moltbook_sk_Abc…`).
     _shape("truncated_key", r"\b(?:moltbook_(?:sk_)?|sk-|gh[pousr]_|github_pat_|xox[abposr]-|AKIA|eyJ)"
-                            r"[A-Za-z0-9_.-]{2,}(?=…)", 0),
+                            r"[A-Za-z0-9_.-]{2,}(?=…(?!#[0-9a-f]{6}))", 0),  # (…#hash: already redacted)
 )
 
 # Prefix kept visible for shapes with visible == 0: the literal key prefix + 2 chars.

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flockwatch.detect.cues import BANK, CueError, CueGroup, CueMatch, NearCue, TextViews
-from flockwatch.detect.detector import Detector, DetectorConfigError, Finding
+from flockwatch.detect.detector import Detector, DetectorConfigError, Finding, check_settings
 from flockwatch.detect.registry import register
 from flockwatch.ingest.event import TEXT_FIELDS, Event
 from flockwatch.rules.conditions import ConditionCompiler, ConditionError, EvalContext, Node
@@ -87,9 +87,7 @@ class CueScoreDetector(Detector):
 
     def __init__(self, rule: Any, params: dict[str, Any]):
         super().__init__(rule, params)
-        allowed = {"fields", "cues", "near", "context", "require", "bands"}
-        if set(params) - allowed:
-            raise DetectorConfigError(f"unknown cue_score settings {sorted(set(params) - allowed)}")
+        check_settings("cue_score", params, {"fields", "cues", "near", "context", "require", "bands"})
         fields = params.get("fields", list(TEXT_FIELDS))
         if not isinstance(fields, list) or not fields or not all(f in STRING_FIELDS for f in fields):
             raise DetectorConfigError(f"fields must be a list of text fields ({', '.join(sorted(STRING_FIELDS))})")

@@ -14,7 +14,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from flockwatch.alerts.redact import fingerprint
-from flockwatch.detect.detector import Detector, DetectorConfigError, Finding
+from flockwatch.detect.detector import Detector, DetectorConfigError, Finding, check_settings
 from flockwatch.detect.registry import register
 from flockwatch.ingest.event import TEXT_FIELDS, Event
 from flockwatch.text.secrets import MIN_SEED_WORDS, find_seed_phrases
@@ -26,8 +26,7 @@ class SeedPhraseDetector(Detector):
 
     def __init__(self, rule: Any, params: dict[str, Any]):
         super().__init__(rule, params)
-        if set(params) - {"min_words"}:
-            raise DetectorConfigError(f"unknown seed_phrase settings {sorted(set(params) - {'min_words'})}")
+        check_settings("seed_phrase", params, {"min_words"})
         self.min_words = params.get("min_words", MIN_SEED_WORDS)
         if not isinstance(self.min_words, int) or not 8 <= self.min_words <= 24:
             raise DetectorConfigError("min_words must be a whole number from 8 to 24")
