@@ -101,7 +101,9 @@ class CueScoreDetector(Detector):
         # Per requirement, the bank slots that must all be hit for it to be possible:
         # one subset test per requirement rejects most events before any other work.
         self._req_slots = [frozenset(s for n in req for s in self._slots_of(n)) for req in self.require]
-        self._all_slots = frozenset(g.slot for g in self.groups.values())
+        # Events that hit none of these can be dropped with one C-level set test.
+        self._trigger_slots = (frozenset().union(*self._req_slots) if self.require and all(self._req_slots)
+                               else frozenset(g.slot for g in self.groups.values() if g.weight > 0))
 
     def _slots_of(self, name: str) -> tuple[int, ...]:
         if name in self.groups:
@@ -216,7 +218,9 @@ class CueScoreDetector(Detector):
             text = normalized_text(event, self.fields)
             hits, views = BANK.scan(text) if text else (frozenset(), None)
             _memo.last = (event, self.fields, hits, views)
-        if not hits or (self._req_slots and not any(req <= hits for req in self._req_slots)):
+        if hits.isdisjoint(self._trigger_slots) or (
+            self._req_slots and not any(req <= hits for req in self._req_slots)
+        ):
             return None
         ctx = EvalContext(event=event)
         context = {c.name: c.node.eval(ctx) for c in self.context}
