@@ -48,7 +48,9 @@ def _latin1_options() -> re2.Options:
 
 # A letter next to a digit or symbol used as a letter: worth a leet-folded rescan.
 # Letters g-z only next to digits, so hex (wallet addresses, hashes) does not count.
-_LEET_HINT = re2.compile(rb"[g-z][0134578]|[0134578][g-z]|[a-z][@$!|][a-z]", _latin1_options())
+# It is the bank Set's slot 0, so the same pass answers it.
+_LEET_HINT = rb"[g-z][0134578]|[0134578][g-z]|[a-z][@$!|][a-z]"
+_LEET_SLOT = 0
 _FOLD_I = bytes.maketrans(b"0134578@$!|+9", b"oieastbasiitg")
 _FOLD_L = bytes.maketrans(b"0134578@$!|+9", b"oleastbasiltg")
 
@@ -103,13 +105,13 @@ class CueBank:
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}
-        self._re2: list[bytes] = []
+        self._re2: list[bytes] = [_LEET_HINT]  # slot 0: the leet hint, never a group
         self._set: re2.Set | None = None
         self._lock = threading.Lock()
         self._memo = threading.local()
 
     def __len__(self) -> int:
-        return len(self._re2)
+        return len(self._re2) - 1
 
     def slot(self, patterns: list[str]) -> int:
         """Register a cue group's patterns (plain, not leet-widened); returns its slot.
@@ -151,12 +153,13 @@ class CueBank:
             data = project(text)
             views.append(data)
             hits.update(rset.Match(data) or ())
-            if _LEET_HINT.search(data):
+            if _LEET_SLOT in hits:
                 views.append(data.translate(_FOLD_I))
                 if b"1" in data or b"|" in data:
                     views.append(data.translate(_FOLD_L))
                 for view in views[1:]:
                     hits.update(rset.Match(view) or ())
+                hits.discard(_LEET_SLOT)
         frozen, tv = frozenset(hits), TextViews(text, tuple(views))
         self._memo.last = (text, rset, frozen, tv)
         return frozen, tv

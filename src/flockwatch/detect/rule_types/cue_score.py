@@ -222,8 +222,10 @@ class CueScoreDetector(Detector):
             self._req_slots and not any(req <= hits for req in self._req_slots)
         ):
             return None
-        ctx = EvalContext(event=event)
-        context = {c.name: c.node.eval(ctx) for c in self.context}
+        context = {}
+        if self.context:
+            ctx = EvalContext(event=event)
+            context = {c.name: c.node.eval(ctx) for c in self.context}
         feasible = [req for req in self.require if all(self._is_candidate(n, hits, context) for n in req)]
         if self.require and not feasible:
             return None
