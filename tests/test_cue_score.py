@@ -115,3 +115,14 @@ def test_patterns_must_be_written_for_normalised_text() -> None:
 def test_unknown_list_in_settings_is_an_error() -> None:
     with pytest.raises(PackError, match="unknown list 'nope'"):
         _engine(PACK.replace("{list: secrets_en}", "{list: nope}"))
+
+
+def test_hostile_long_text_stays_bounded() -> None:
+    import time
+
+    text = ("send password " * 20000) + "ｓｅｎｄ your ａｐｉ key"
+    t0 = time.perf_counter()
+    alerts = _engine().process(_event(text))
+    # a guard against the quadratic pair search coming back (minutes), not a speed target
+    assert time.perf_counter() - t0 < 5
+    assert alerts and alerts[0].rule_id == "t.secret_request"

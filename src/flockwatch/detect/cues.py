@@ -254,12 +254,14 @@ class CueGroup:
         out: list[tuple[int, int]] = []
         for matcher in self.langs.values():
             out.extend(matcher.spans(tv, timeout, first_only=False))
-        return sorted(set(out))
+        return sorted(set(out))[:_MAX_SPANS]
 
 
 # Between the two halves of a near pair: no newline and no sentence end ('.', '!' or
 # '?' not followed by a word character: "0.1 eth" and "evil.example" stay one sentence).
 _SENTENCE_END = regex.compile(r"\n|[!?]|\.(?!\w)")
+_MAX_WORD_CHARS = 40  # a gap longer than this per allowed word cannot qualify
+_MAX_SPANS = 64  # matches per group considered for near pairs: bounds a hostile text
 _WORD = regex.compile(r"\w+")
 
 
@@ -284,9 +286,11 @@ class NearCue:
         return cls(name, weight, a, b, within, ordered)
 
     def _close(self, text: str, left: tuple[int, int], right: tuple[int, int]) -> bool:
+        if left[1] > right[0] or right[0] - left[1] > _MAX_WORD_CHARS * (self.within + 1):
+            return False  # overlapping, or too far apart to be `within` words
         gap = text[left[1] : right[0]]
-        if left[1] > right[0] or not gap or gap[0].isalnum() or gap[-1].isalnum():
-            return False  # overlapping, or glued into one word
+        if not gap or gap[0].isalnum() or gap[-1].isalnum():
+            return False  # glued into one word
         return _SENTENCE_END.search(gap) is None and len(_WORD.findall(gap)) <= self.within
 
     def search(self, tv: TextViews, timeout: float) -> CueMatch | None:
