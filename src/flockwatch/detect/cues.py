@@ -131,6 +131,9 @@ class CueBank:
             return self._slots[source]
 
     def _compiled(self) -> re2.Set:
+        compiled = self._set
+        if compiled is not None:
+            return compiled  # the common case: no lock needed to read a built Set
         with self._lock:
             if self._set is None:
                 s = re2.Set.SearchSet(_latin1_options())
