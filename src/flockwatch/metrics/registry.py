@@ -52,15 +52,8 @@ class Metrics:
         )
         self.rules_loaded = Gauge("flockwatch_rules_loaded", "Enabled rules loaded.", registry=r)
         self.build = Info("flockwatch_build", "flockwatch version.", registry=r)
-        self._event_children: dict[str, Counter] = {}
         self._match_children: dict[tuple[str, ...], Counter] = {}
         self._engine_children: dict[str, Counter] = {}
-
-    def event(self, type_: str) -> None:
-        c = self._event_children.get(type_)
-        if c is None:
-            c = self._event_children[type_] = self.events.labels(type_)
-        c.inc()
 
     def match(self, rule: str, pack: str, category: str, severity: str) -> None:
         key = (rule, pack, category, severity)
