@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from flockwatch.alerts.alert import Alert, alert_id_of, fingerprint_of, iso
+from flockwatch.alerts.redact import redact, redact_data
 from flockwatch.detect.compiled import CompiledPack, CompiledRule
 from flockwatch.detect.detector import Finding
 from flockwatch.detect.prefilter_index import PrefilterIndex
@@ -192,6 +193,10 @@ class Engine:
         evidence = dict(f.evidence)
         if "derived" in f.event.attrs:
             evidence["derived"] = f.event.attrs["derived"]
+        # Summary and evidence quote agent text, which may hold a leaked key. Every
+        # alert is built here, so redacting here keeps secrets out of the store, the
+        # alerts topic and every notification (prefix + short hash stay visible).
+        summary, evidence = redact(summary), redact_data(evidence)
         return Alert(
             alert_id=alert_id_of(fp, f.event_ids[0] if f.event_ids else f.key),
             fingerprint=fp, rule_id=rule.id, pack=rule.pack, pack_version=rule.pack_version,

@@ -146,11 +146,33 @@ class _PackCompiler:
             fingerprint_getters=fp_getters,
         )
         try:
-            rule.detector = detector_cls(rule, strip_lines(spec.params))
+            params = _resolve_param_lists(strip_lines(spec.params), self.spec.lists)
+            rule.detector = detector_cls(rule, params)
         except DetectorConfigError as exc:
             self.issue(line, spec.id, f"type {spec.type}: {exc}")
             return None
         return rule
+
+
+def _resolve_param_lists(value: Any, lists: dict[str, list[Any]]) -> Any:
+    """Type-specific settings may name pack lists with `{list: name}` exactly as
+    conditions do (e.g. cue patterns shared by several `cue_score` rules); inside
+    a list the named list is spliced in."""
+    if isinstance(value, dict):
+        if set(value) == {"list"}:
+            name = value["list"]
+            if name not in lists:
+                raise DetectorConfigError(f"unknown list {name!r}")
+            return list(lists[name])
+        return {k: _resolve_param_lists(v, lists) for k, v in value.items()}
+    if isinstance(value, list):
+        out: list[Any] = []
+        for item in value:
+            resolved = _resolve_param_lists(item, lists)
+            is_ref = isinstance(item, dict) and set(item) == {"list"}
+            out.extend(resolved) if is_ref else out.append(resolved)
+        return out
+    return value
 
 
 def load_pack_text(text: str, file: str, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:
