@@ -8,6 +8,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 # Event time -> alert stored. Replays of old data land in the top buckets, which is
 # the truth: they were stored that long after they happened.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+# success: new rules running; unchanged: files equal the running rules; invalid: a pack
+# failed to load (YAML, schema, regex, backtracking); tests_failed: an inline test failed;
+# error: anything unexpected while reloading.
+RELOAD_OUTCOMES = ("success", "unchanged", "invalid", "tests_failed", "error")
 ENGINE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1)
 
 
@@ -51,6 +55,24 @@ class Metrics:
             ["pack", "version", "sha256"], registry=r,
         )
         self.rules_loaded = Gauge("flockwatch_rules_loaded", "Enabled rules loaded.", registry=r)
+        # Rule reloads (SIGHUP or a changed pack file). `reload_success` starts at 1: the
+        # rules a process starts with were validated, or it would not have started.
+        self.reload_success = Gauge(
+            "flockwatch_rules_reload_success",
+            "1 if the last rule reload was applied (or none was tried), 0 if it was refused.", registry=r,
+        )
+        self.reload_success.set(1)
+        self.reloads = Counter(
+            "flockwatch_rules_reloads", "Rule reload attempts, by outcome.", ["outcome"], registry=r
+        )
+        for outcome in RELOAD_OUTCOMES:
+            self.reloads.labels(outcome)  # every outcome exists from the start, at 0
+        self.last_reload = Gauge(
+            "flockwatch_rules_last_reload_timestamp_seconds", "Unix time of the last rule reload attempt.", registry=r
+        )
+        self.rules_loaded_at = Gauge(
+            "flockwatch_rules_loaded_timestamp_seconds", "Unix time the running rules were loaded.", registry=r
+        )
         self.build = Info("flockwatch_build", "flockwatch version.", registry=r)
         self._match_children: dict[tuple[str, ...], Counter] = {}
         self._engine_children: dict[str, Counter] = {}

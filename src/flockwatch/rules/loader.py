@@ -30,11 +30,17 @@ DEFAULT_REGEX_TIMEOUT = 0.05  # seconds per match; a pattern past it is a counte
 
 
 def pack_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories to their *.yaml / *.yml files, sorted for a stable order."""
+    """Expand directories to their *.yaml / *.yml files, sorted for a stable order.
+
+    Hidden files and directories are skipped: a Kubernetes ConfigMap volume holds every
+    pack twice more under `..data/` and `..<timestamp>/`, which would load as duplicates."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")))
+            out.extend(sorted(
+                q for q in p.rglob("*")
+                if q.suffix in (".yaml", ".yml") and not any(part.startswith(".") for part in q.relative_to(p).parts)
+            ))
         else:
             out.append(p)
     return out
