@@ -119,6 +119,8 @@ def test_good_change_takes_effect(ruleset: RuleSet, rules_dir: Path, alerts_rais
     assert sample(m, "flockwatch_rule_pack_info", pack="watch", version="1.0.0", sha256=old_sha) is None
     assert sample(m, "flockwatch_rules_loaded_timestamp_seconds") == pytest.approx(result.at)
     assert alerts_raised == []
+    ruleset.flush_metrics()
+    assert sample(m, "flockwatch_active_incidents", category="spam_cascade") == 2  # one alert per event
 
 
 BAD_CHANGES = {

@@ -43,11 +43,19 @@ class Metrics:
             "flockwatch_engine_seconds", "Time spent evaluating rules, by pack (prefilter counted as pack '_prefilter').",
             ["pack"], registry=r,
         )
+        self.rule_seconds = Counter(
+            "flockwatch_rule_engine_seconds", "Time spent evaluating each rule (condition, exceptions, detector).",
+            ["rule", "pack"], registry=r,
+        )
         self.engine_event = Histogram(
             "flockwatch_engine_event_seconds", "Engine time per event, all packs.", buckets=ENGINE_BUCKETS, registry=r
         )
         self.consumer_lag = Gauge(
             "flockwatch_consumer_lag", "Messages behind the partition's high watermark.", ["topic", "partition"], registry=r
+        )
+        self.active_incidents = Gauge(
+            "flockwatch_active_incidents", "Incidents that grew within the last 15 minutes of event time.",
+            ["category"], registry=r,
         )
         self.state_keys = Gauge("flockwatch_state_keys", "Live keys in stateful rule state.", ["rule"], registry=r)
         self.packs = Gauge(
@@ -76,6 +84,7 @@ class Metrics:
         self.build = Info("flockwatch_build", "flockwatch version.", registry=r)
         self._match_children: dict[tuple[str, ...], Counter] = {}
         self._engine_children: dict[str, Counter] = {}
+        self._rule_time_children: dict[tuple[str, str], Counter] = {}
 
     def match(self, rule: str, pack: str, category: str, severity: str) -> None:
         key = (rule, pack, category, severity)
@@ -83,6 +92,13 @@ class Metrics:
         if c is None:
             c = self._match_children[key] = self.matches.labels(*key)
         c.inc()
+
+    def rule_time(self, rule: str, pack: str, seconds: float) -> None:
+        key = (rule, pack)
+        c = self._rule_time_children.get(key)
+        if c is None:
+            c = self._rule_time_children[key] = self.rule_seconds.labels(rule, pack)
+        c.inc(seconds)
 
     def engine_time(self, pack: str, seconds: float) -> None:
         c = self._engine_children.get(pack)

@@ -34,6 +34,7 @@ from flockwatch.detect.compiled import CompiledPack
 from flockwatch.detect.engine import Engine
 from flockwatch.detect.state import DictState, StateBackend
 from flockwatch.ingest.event import Event
+from flockwatch.metrics.incidents import ActiveIncidents
 from flockwatch.metrics.registry import Metrics
 from flockwatch.rules.errors import PackError, RuleIssue
 from flockwatch.rules.loader import DEFAULT_REGEX_TIMEOUT, load_packs, pack_files
@@ -44,6 +45,7 @@ log = logging.getLogger(__name__)
 RELOAD_FAILED_RULE = "flockwatch.rules_reload_failed"
 MAX_ISSUES_KEPT = 50  # issues copied into the alert and the history entry
 HISTORY = 20  # reload results remembered
+INCIDENTS_EVERY = 256  # events between updates of the active-incident gauge
 
 
 def source_signature(paths: Iterable[str | Path]) -> dict[str, str]:
@@ -101,6 +103,10 @@ class RuleSet:
         self.history: deque[ReloadResult] = deque(maxlen=HISTORY)
         self._process_lock = threading.Lock()  # held per event and for the swap
         self._reload_lock = threading.Lock()  # one reload at a time
+        # Alerts pass through here on their way out, so this is where the live incident
+        # count (flockwatch_active_incidents) is kept.
+        self.incidents = ActiveIncidents(metrics) if metrics is not None else None
+        self._since_incidents = 0
         packs = load_packs(self.paths, regex_timeout)
         if test_on_start:
             failures = _test_failures(packs)
@@ -119,11 +125,21 @@ class RuleSet:
 
     def process(self, event: Event) -> list[Alert]:
         with self._process_lock:
-            return self._engine.process(event)
+            alerts = self._engine.process(event)
+            if self.incidents is not None:
+                if alerts:
+                    self.incidents.observe(alerts)
+                self._since_incidents += 1
+                if self._since_incidents >= INCIDENTS_EVERY:
+                    self._since_incidents = 0
+                    self.incidents.update(self._engine.watermark)
+            return alerts
 
     def flush_metrics(self) -> None:
         with self._process_lock:
             self._engine.flush_metrics()
+            if self.incidents is not None:
+                self.incidents.update(self._engine.watermark)
 
     def collect_garbage(self) -> int:
         with self._process_lock:
