@@ -9,12 +9,12 @@ in strict mode, so a wrong type is an error, never a silent coercion.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 EventType = Literal["post", "comment", "vote", "follow", "dm", "agent", "community"]
-EVENT_TYPES: tuple[str, ...] = ("post", "comment", "vote", "follow", "dm", "agent", "community")
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 # Fields that carry agent-written text; detectors that look at "all text" use these.
 TEXT_FIELDS: tuple[str, ...] = ("title", "text")
