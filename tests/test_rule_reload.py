@@ -294,13 +294,21 @@ def wait_for(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-de
     return False
 
 
+def replace_file(path: Path, text: str) -> None:
+    """Write the way editors and the kubelet do (new file, then rename), so the watcher
+    never reads a half-written file and the test knows exactly what it saw."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def test_file_change_triggers_a_reload(ruleset: RuleSet, rules_dir: Path) -> None:
     with RuleWatcher(ruleset, interval=0.05, settle=0.05) as watcher:
         time.sleep(0.1)
-        (rules_dir / "watch.yaml").write_text(pack("1.1.0", "beta"))
+        replace_file(rules_dir / "watch.yaml", pack("1.1.0", "beta"))
         assert wait_for(lambda: ruleset.packs[0].version == "1.1.0")
         assert watcher.last_result is not None and watcher.last_result.trigger == "file_change"
-        (rules_dir / "watch.yaml").write_text(BAD_CHANGES["broken_yaml"][1])
+        replace_file(rules_dir / "watch.yaml", BAD_CHANGES["broken_yaml"][1])
         assert wait_for(lambda: ruleset.history[-1].outcome == "invalid")
         attempts = watcher.attempts
         time.sleep(0.3)
