@@ -57,6 +57,14 @@ class Metrics:
             "flockwatch_active_incidents", "Incidents that grew within the last 15 minutes of event time.",
             ["category"], registry=r,
         )
+        self.batch_seconds = Histogram(
+            "flockwatch_worker_batch_seconds", "Worker batch wall time: evaluate, store, publish, changelog.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r,
+        )
+        self.store_retries = Counter(
+            "flockwatch_store_retries", "Alert store writes that failed (database unreachable) and were retried.",
+            registry=r,
+        )
         self.state_keys = Gauge("flockwatch_state_keys", "Live keys in stateful rule state.", ["rule"], registry=r)
         self.packs = Gauge(
             "flockwatch_rule_pack_info", "Loaded rule packs (value 1), with version and SHA-256.",

@@ -1,0 +1,187 @@
+"""Wiring of the worker: topics, the agent loop, the state table, timers, endpoints.
+
+Delivery guarantee. The agent takes a batch with `noack_take` (Faust's plain `take`
+acks a batch even when the loop body raises or is cancelled, losing it), and acks
+the batch's events only after: its alerts are stored (idempotent by fingerprint),
+its alerts and dead letters are on the broker, and the state changes it caused are
+in the table changelog. Offsets are committed from acks, so a crash at any point
+replays at most the unacknowledged batches, and the replay stores nothing twice.
+
+A batch that fails for any other reason ends the process (exit 70) without acking:
+Faust would otherwise restart the agent and later commit past the failed batch (its
+offset bookkeeping ignores a one-message gap). The supervisor restarts the worker and
+the batch is replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from flockwatch.detect.compiled import CompiledPack
+from flockwatch.detect.engine import Engine
+from flockwatch.kafka.topics import ensure_topics
+from flockwatch.metrics.registry import Metrics
+from flockwatch.pipeline.processor import Processor
+from flockwatch.store.alert_store import AlertStore, StoredAlert
+from flockwatch.worker.app import create_app
+from flockwatch.worker.batch import BatchOutcome, BatchStep, Record, publication
+from flockwatch.worker.health import Health
+from flockwatch.worker.http import EndpointServer
+from flockwatch.worker.lag import LagTracker
+from flockwatch.worker.settings import WorkerSettings
+from flockwatch.worker.table_state import TableState
+
+log = logging.getLogger(__name__)
+
+EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a batch could not be made durable; it will be replayed
+STATE_TABLE = "detector-state"
+STORE_ERRORS = (OperationalError, InterfaceError)  # worth retrying: the database is away
+
+
+class WorkerRuntime:
+    def __init__(self, settings: WorkerSettings, packs: Sequence[CompiledPack], metrics: Metrics | None = None,
+                 started: float | None = None):
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.health = Health(started=started if started is not None else time.monotonic())
+        s = settings
+        counts = ensure_topics(s.broker, {s.events_topic: s.partitions, s.alerts_topic: s.partitions,
+                                          s.dead_letter_topic: 1})
+        self.partitions = counts[s.events_topic]
+        self.app = create_app(s, self.partitions)
+        self.store = AlertStore(s.database_url)
+        self.health.store_check = self._ping_store
+        stateful = any(r.detector.stateful for p in packs for r in p.rules if r.enabled)
+        self.table: Any = None
+        self.state: TableState | None = None
+        if stateful:
+            self.table = self.app.Table(STATE_TABLE, partitions=self.partitions,
+                                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
+            self.state = TableState(self.table.data, self._send_changelog)
+        engine = Engine(packs, metrics=self.metrics, state=self.state)
+        self.health.rules_loaded = len(engine.rules)
+        self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state)
+        self.lag = LagTracker(self.metrics, s.events_topic)
+        self.events_topic = self.app.topic(s.events_topic)
+        self.alerts_topic = self.app.topic(s.alerts_topic)
+        self.dead_letter_topic = self.app.topic(s.dead_letter_topic)
+        self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
+        self.app.timer(s.lag_interval)(self._tick)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        self.endpoints: EndpointServer | None = None
+
+    # --- running -------------------------------------------------------------------
+
+    def run(self, loglevel: str = "warning") -> None:
+        """Run until SIGINT/SIGTERM (graceful: acked offsets are committed on the way out)."""
+        if self.settings.metrics_port is not None:
+            self.endpoints = EndpointServer(self.settings.metrics_host, self.settings.metrics_port,
+                                            self.metrics.registry, self.health).start()
+            log.warning("worker endpoints on http://%s:%d (/metrics /healthz /readyz)",
+                        self.settings.metrics_host, self.endpoints.port)
+        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.spinner = None  # terminal escape codes are noise in logs
+        try:
+            worker.execute_from_commandline()
+        finally:
+            if self.endpoints is not None:
+                self.endpoints.stop()
+
+    # --- the agent -----------------------------------------------------------------
+
+    async def _consume(self, stream: faust.StreamT) -> None:
+        s = self.settings
+        async for events in stream.noack_take(s.batch_size, within=s.batch_within):
+            try:
+                await self.handle_batch(events)
+            except asyncio.CancelledError:
+                raise  # shutdown or rebalance: nothing acked, the batch is replayed
+            except BaseException:  # noqa: BLE001
+                log.critical("batch of %d events failed; exiting without acknowledging it (it will be replayed)",
+                             len(events), exc_info=True)
+                logging.shutdown()
+                os._exit(EXIT_BATCH_FAILED)
+            for ev in events:
+                await stream.ack(ev)
+                self.lag.finished(ev.message.partition, ev.message.offset)
+
+    async def handle_batch(self, events: Sequence[Any]) -> None:
+        t0 = time.perf_counter()
+        records = [Record(m.value, m.key, m.topic, m.partition, m.offset) for m in (ev.message for ev in events)]
+        outcome = self.step.evaluate(records)
+        stored = await self._store(outcome)
+        pending = []
+        for s in stored:
+            pub = publication(s)
+            pending.append(await self.alerts_topic.send(key=pub.key, value=pub.value, headers=pub.headers))
+        for dl in outcome.dead_letters:
+            pending.append(await self.dead_letter_topic.send(key=dl.key, value=dl.value))
+        if self.state is not None:
+            pending.extend(self.state.flush())
+        if pending:
+            await asyncio.gather(*pending)  # every record acknowledged by the broker
+        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+
+    async def _store(self, outcome: BatchOutcome) -> list[StoredAlert]:
+        if not outcome.alerts:
+            return self.step.store(outcome)
+        deadline = time.monotonic() + self.settings.store_retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(self.step.store, outcome)
+            except STORE_ERRORS as exc:
+                self.metrics.store_retries.inc()
+                self.health.store_error = f"{type(exc).__name__}: {exc}"[:300]
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("alert store unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _send_changelog(self, partition: int, key: str, entry: Any) -> Any:
+        if entry is None:  # deleted: a tombstone
+            return self.table.send_changelog(partition, key, None, value_serializer="raw")
+        return self.table.send_changelog(partition, key, entry)
+
+    def _ping_store(self) -> None:
+        with self.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # --- signals and timers -----------------------------------------------------------
+
+    async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
+        self.health.assigned = False
+        self.lag.forget({tp.partition for tp in revoked if tp.topic == self.settings.events_topic})
+
+    async def _on_rebalance_complete(self, app: faust.App, **_: Any) -> None:
+        self.health.assigned = True
+        if self.state is not None:
+            self.state.mark_restored()
+
+    async def _tick(self) -> None:
+        self.health.tick()
+        if self.health.ready_at is None:
+            ok, _ = await asyncio.to_thread(self.health.ready)
+            if ok and self.health.ready_at is not None:
+                log.warning("worker ready %.2f s after start (group %s, %d partitions of %s)",
+                            self.health.ready_at - self.health.started, self.settings.group,
+                            len([tp for tp in self.app.consumer.assignment()
+                                 if tp.topic == self.settings.events_topic]),
+                            self.settings.events_topic)
+        if self.app.rebalancing:
+            return
+        try:
+            await self.lag.update(self.app.consumer)
+        except Exception:  # noqa: BLE001 - consumer not started or mid-rebalance
+            log.debug("lag update failed", exc_info=True)
