@@ -85,6 +85,9 @@ class BatchStep:
                 if outcome.event_ts is not None:
                     out.event_ts.extend([outcome.event_ts] * len(outcome.alerts))
         out.alerts = collector.alerts()
+        # Counters are pushed once per batch, not only every 256 events: at a trickle of
+        # traffic events_total would otherwise stand still and trip the deadman alert.
+        self.processor.engine.flush_metrics()
         return out
 
     def store(self, outcome: BatchOutcome) -> list[StoredAlert]:
