@@ -217,6 +217,9 @@ class RuleSet:
                     if kept.get(r.id) != r.type:
                         drop(r.id)
             self._engine = new
+            # The new engine's garbage-collection counter starts at zero; collect now so
+            # state expiry and flockwatch_state_keys do not wait another GC_EVERY events.
+            new.collect_garbage()
 
     def _publish(self, at: float) -> None:
         m = self.metrics
