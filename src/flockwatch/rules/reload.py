@@ -91,9 +91,12 @@ class RuleSet:
         regex_timeout: float = DEFAULT_REGEX_TIMEOUT,
         max_depth: int = 3,
         test_on_start: bool = False,
+        packs: list[CompiledPack] | None = None,
     ):
         """Load the packs (raising `PackError` if they do not load, or, with
-        `test_on_start`, if an inline test fails): a process must not start on broken rules."""
+        `test_on_start`, if an inline test fails): a process must not start on broken rules.
+        `packs` are the packs already loaded from `paths` (by a command that reported their
+        errors itself); they are used instead of loading again."""
         self.paths = [str(p) for p in paths]
         self.metrics = metrics
         self.state = state or DictState()
@@ -107,7 +110,8 @@ class RuleSet:
         # count (flockwatch_active_incidents) is kept.
         self.incidents = ActiveIncidents(metrics) if metrics is not None else None
         self._since_incidents = 0
-        packs = load_packs(self.paths, regex_timeout)
+        if packs is None:
+            packs = load_packs(self.paths, regex_timeout)
         if test_on_start:
             failures = _test_failures(packs)
             if failures:
@@ -213,6 +217,9 @@ class RuleSet:
                     if kept.get(r.id) != r.type:
                         drop(r.id)
             self._engine = new
+            # The new engine's garbage-collection counter starts at zero; collect now so
+            # state expiry and flockwatch_state_keys do not wait another GC_EVERY events.
+            new.collect_garbage()
 
     def _publish(self, at: float) -> None:
         m = self.metrics
