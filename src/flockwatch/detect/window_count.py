@@ -1,0 +1,89 @@
+"""Counting within a sliding event-time window, per partition key: the engine behind
+`threshold`, `distinct_count`, `near_duplicate` and `propagation`.
+
+State of one key (JSON-serialisable, bounded):
+
+    {"t": latest ts, "ev": [[ts, event_id, agent_id, value, fan, sample], ...], "inc": incident}
+
+`value` is what is counted (the event id, or the `distinct` field's value); `fan` is
+set when the rule's keys fan out (URLs, MinHash bands): the CRC32s of all the
+event's partition keys. It lets a bucket see that a *lower* bucket (smaller key hash)
+holds at least `threshold` of the same events and will report the incident itself,
+so one cascade spread over several LSH bands or URLs gives one alert, not several.
+The choice depends only on the bucket's own content, so it is the same in `scan`
+and in a worker that owns only this key.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from typing import Any
+
+from flockwatch.detect.incident import Incident, grow, open_incident, still_open
+
+MAX_KEPT = 300  # events remembered per key; bounds memory for a runaway key
+
+
+def key_hash(key: str) -> int:
+    return zlib.crc32(key.encode())
+
+
+class WindowCount:
+    def __init__(self, window: float, threshold: int, distinct: bool, max_kept: int = MAX_KEPT):
+        self.window = window
+        self.threshold = threshold
+        self.distinct = distinct
+        self.max_kept = max_kept
+
+    def measure(self, events: list[list[Any]]) -> int:
+        if not self.distinct:
+            return len(events)
+        return len({e[3] for e in events if e[3] is not None})
+
+    def add(
+        self,
+        entry: dict[str, Any] | None,
+        key: str,
+        ts: float,
+        event_id: str,
+        agent_id: str,
+        value: str | None,
+        fan: list[int] | None,
+        sample: str | None,
+    ) -> tuple[dict[str, Any], Incident | None, int]:
+        """Count one event; returns (new entry, open incident or None, measure).
+        The caller stores the entry back (Faust tables changelog on assignment)."""
+        entry = entry or {"t": ts, "ev": [], "inc": None}
+        events: list[list[Any]] = entry["ev"]
+        incident: Incident | None = entry["inc"]
+        if any(e[1] == event_id for e in events):
+            return entry, None, self.measure(events)  # a replayed event must not count twice
+        events.append([ts, event_id, agent_id, value, fan, sample])
+        if len(events) > 1 and events[-2][0] > ts:
+            events.sort(key=lambda e: e[0])  # late events within the window still count
+        latest = max(entry["t"], ts)
+        horizon = latest - self.window
+        if events[0][0] < horizon or len(events) > self.max_kept:
+            events = [e for e in events if e[0] >= horizon][-self.max_kept:]
+        entry["t"], entry["ev"] = latest, events
+        measure = self.measure(events)
+        if incident is not None and not still_open(incident, ts, self.window):
+            incident = None
+        if incident is None:
+            if measure >= self.threshold and not self._deferred(events, key):
+                incident = open_incident([(e[0], e[1], e[2], e[5]) for e in events])
+        else:
+            grow(incident, ts, event_id, agent_id, sample)
+        entry["inc"] = incident
+        return entry, incident, measure
+
+    def _deferred(self, events: list[list[Any]], key: str) -> bool:
+        """True when a bucket with a smaller key hash holds `threshold` of these events."""
+        mine = key_hash(key)
+        groups: dict[int, list[list[Any]]] = defaultdict(list)
+        for e in events:
+            for h in e[4] or ():
+                if h < mine:
+                    groups[h].append(e)
+        return any(len(g) >= self.threshold and self.measure(g) >= self.threshold for g in groups.values())
