@@ -22,8 +22,19 @@ SAMPLE_CHARS = 160
 Incident = dict[str, Any]
 
 
+_last_sample: tuple[str, str | None] = ("", None)
+
+
 def sample_of(event: Event) -> str | None:
-    """A short excerpt of what the event said, for the alert (titles help for posts)."""
+    """A short excerpt of what the event said, for the alert. Memoised for the last
+    event: every rule that stores a sample of one event shares the work."""
+    global _last_sample
+    if _last_sample[0] != event.event_id:
+        _last_sample = (event.event_id, _excerpt(event))
+    return _last_sample[1]
+
+
+def _excerpt(event: Event) -> str | None:
     text = (event.text or "").strip() or (event.title or "").strip()
     if not text:
         return None

@@ -27,7 +27,7 @@ from itertools import product
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from flockwatch.detect.text_sig import MEMO, band_keys, template_hash, token_hash
+from flockwatch.detect.text_sig import MEMO, SIG_SIZE, template_hash, token_hash
 from flockwatch.rules.redos import backtracking_problem
 from flockwatch.ingest.event import Event
 from flockwatch.rules.fields import getter, valid_field
@@ -231,10 +231,9 @@ def _fingerprint(fld: str | None, min_tokens: int = 4) -> KeyFn:
 @key_function("minhash")
 def _minhash(fld: str | None, bands: int = 8, rows: int = 4, min_tokens: int = 4) -> KeyFn:
     """MinHash LSH band keys (fan-out): texts with small edits share at least one band."""
-    if not (1 <= bands <= MAX_FANOUT) or not (1 <= rows <= 16):
-        raise KeySpecError(f"minhash: bands must be 1..{MAX_FANOUT} and rows 1..16")
+    if not (1 <= bands <= MAX_FANOUT) or rows < 1 or bands * rows > SIG_SIZE:
+        raise KeySpecError(f"minhash: bands must be 1..{MAX_FANOUT}, rows >= 1, bands x rows <= {SIG_SIZE}")
     text = _text_of(fld)
-    num_perm = bands * rows
 
     def lsh(event: Event) -> KeyValue:
         t = text(event)
@@ -243,7 +242,7 @@ def _minhash(fld: str | None, bands: int = 8, rows: int = 4, min_tokens: int = 4
         words = MEMO.words(t)
         if len(words) < min_tokens:
             return None
-        return band_keys(MEMO.signature(t, num_perm), bands, rows)
+        return MEMO.bands(t, bands, rows)
 
     lsh.fan_out = True  # type: ignore[attr-defined]
     return lsh

@@ -22,8 +22,6 @@ import hashlib
 import re
 import unicodedata
 import zlib
-from functools import lru_cache
-
 import numpy as np
 from datasketch import MinHash
 
@@ -59,20 +57,33 @@ def token_hash(words: frozenset[str]) -> str:
     return hashlib.blake2b(" ".join(sorted(words)).encode(), digest_size=8).hexdigest()
 
 
-def _crc32(b: bytes) -> int:
-    return zlib.crc32(b)
+SIG_SIZE = 32  # permutations per signature; every rule uses a prefix of the same one
 
 
-@lru_cache(maxsize=8)
-def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
-    return MinHash(num_perm=num_perm, seed=SEED, scheme="affine32").permutations
+class _Hasher:
+    """One reusable datasketch MinHash (constructing one per text costs more than
+    hashing the text). Not thread-safe: one per process, used from the event loop."""
+
+    def __init__(self) -> None:
+        self._m = MinHash(num_perm=SIG_SIZE, seed=SEED, hashfunc=zlib.crc32, scheme="affine32")
+
+    def signature(self, words: frozenset[str]) -> list[int]:
+        m = self._m
+        m.clear()
+        if words:
+            m.update_batch([w.encode() for w in sorted(words)])
+        return m.hashvalues.tolist()
 
 
-def signature(words: frozenset[str], num_perm: int) -> list[int]:
-    """MinHash signature of a word set (plain ints: JSON-serialisable state)."""
-    m = MinHash(num_perm=num_perm, hashfunc=_crc32, permutations=_permutations(num_perm), scheme="affine32")
-    m.update_batch([w.encode() for w in sorted(words)])
-    return m.hashvalues.tolist()
+_HASHER = _Hasher()
+
+
+def signature(words: frozenset[str], num_perm: int = SIG_SIZE) -> list[int]:
+    """MinHash signature of a word set (plain ints: JSON-serialisable state). Smaller
+    signatures are prefixes of the full one, so all rules share one computation."""
+    if not 1 <= num_perm <= SIG_SIZE:
+        raise ValueError(f"num_perm must be 1..{SIG_SIZE}")
+    return _HASHER.signature(words)[:num_perm]
 
 
 def band_keys(sig: list[int], bands: int, rows: int) -> list[str]:
@@ -106,7 +117,8 @@ class TextSignatures:
     def __init__(self, size: int = 64):
         self._size = size
         self._words: dict[str, frozenset[str]] = {}
-        self._sigs: dict[tuple[str, int], list[int]] = {}
+        self._sigs: dict[str, list[int]] = {}
+        self._bands: dict[tuple[str, int, int], list[str]] = {}
 
     def words(self, text: str) -> frozenset[str]:
         w = self._words.get(text)
@@ -116,14 +128,22 @@ class TextSignatures:
             w = self._words[text] = tokens(text)
         return w
 
-    def signature(self, text: str, num_perm: int) -> list[int]:
-        key = (text, num_perm)
-        s = self._sigs.get(key)
+    def signature(self, text: str, num_perm: int = SIG_SIZE) -> list[int]:
+        s = self._sigs.get(text)
         if s is None:
             if len(self._sigs) >= self._size:
                 self._sigs.clear()
-            s = self._sigs[key] = signature(self.words(text), num_perm)
-        return s
+            s = self._sigs[text] = signature(self.words(text))
+        return s[:num_perm]
+
+    def bands(self, text: str, bands: int, rows: int) -> list[str]:
+        key = (text, bands, rows)
+        b = self._bands.get(key)
+        if b is None:
+            if len(self._bands) >= self._size:
+                self._bands.clear()
+            b = self._bands[key] = band_keys(self.signature(text), bands, rows)
+        return b
 
 
 MEMO = TextSignatures()

@@ -45,7 +45,7 @@ class EchoChainDetector(KeyedDetector):
         msgs: dict[str, list[Any]] = entry["msgs"]
         if event.event_id in msgs:
             return []
-        text = " ".join(x for x in (event.title, event.text) if x)
+        text = event.text or event.title or ""
         sig = MEMO.signature(text, SIG_PERM) if len(MEMO.words(text)) >= self.min_tokens else []
         parent_id = event.parent_id or (event.post_id if event.type != "post" else None)
         parent = msgs.get(parent_id) if parent_id else None

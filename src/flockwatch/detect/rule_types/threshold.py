@@ -70,7 +70,16 @@ class ThresholdDetector(KeyedDetector):
         state[key] = entry  # reassign: Faust tables only changelog on set
         if incident is None:
             return []
-        return [finding(key, incident, event, self.evidence(key, measure, evidence))]
+        return [finding(self.incident_key(key), incident, event, self.evidence(key, measure, evidence))]
+
+    def incident_key(self, key: str) -> str:
+        """The key part of the alert fingerprint. Fan-out parts (which URL, which LSH
+        band) are left out: buckets of one cascade share its first event, so they
+        report the same incident even when neither bucket could see the other."""
+        if not self.fan_out:
+            return key
+        parts = key.split("\x1f")
+        return "\x1f".join(p for p, s in zip(parts, self.group_by) if not s.fan_out)
 
     def _fan(self, event: Event) -> list[int]:
         # One event is observed once per key: hash its key set once, not once per key.
