@@ -19,6 +19,7 @@ last event's so several rules on one event pay once.
 from __future__ import annotations
 
 import hashlib
+from operator import eq
 import re
 import unicodedata
 import zlib
@@ -83,7 +84,8 @@ def signature(words: frozenset[str], num_perm: int = SIG_SIZE) -> list[int]:
     signatures are prefixes of the full one, so all rules share one computation."""
     if not 1 <= num_perm <= SIG_SIZE:
         raise ValueError(f"num_perm must be 1..{SIG_SIZE}")
-    return _HASHER.signature(words)[:num_perm]
+    sig = _HASHER.signature(words)
+    return sig if num_perm == SIG_SIZE else sig[:num_perm]
 
 
 def band_keys(sig: list[int], bands: int, rows: int) -> list[str]:
@@ -101,7 +103,7 @@ def similarity(a: list[int], b: list[int]) -> float:
     """MinHash estimate of the Jaccard similarity of two signatures."""
     if not a or len(a) != len(b):
         return 0.0
-    return sum(x == y for x, y in zip(a, b)) / len(a)
+    return sum(map(eq, a, b)) / len(a)
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -134,7 +136,7 @@ class TextSignatures:
             if len(self._sigs) >= self._size:
                 self._sigs.clear()
             s = self._sigs[text] = signature(self.words(text))
-        return s[:num_perm]
+        return s if num_perm == SIG_SIZE else s[:num_perm]  # the same list: buckets share it
 
     def bands(self, text: str, bands: int, rows: int) -> list[str]:
         key = (text, bands, rows)

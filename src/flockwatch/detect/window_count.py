@@ -3,7 +3,8 @@
 
 State of one key (JSON-serialisable, bounded):
 
-    {"t": latest ts, "ev": [[ts, event_id, agent_id, value, fan, sample], ...], "inc": incident}
+    {"t": latest ts, "ev": [[ts, event_id, agent_id, value, fan, sample, sig], ...],
+     "inc": open incident or None, "d": when this bucket last deferred to a lower one}
 
 `value` is what is counted (the event id, or the `distinct` field's value); `fan` is
 set when the rule's keys fan out (URLs, MinHash bands): the CRC32s of all the
@@ -21,8 +22,10 @@ from collections import defaultdict
 from typing import Any
 
 from flockwatch.detect.incident import Incident, grow, open_incident, still_open
+from flockwatch.detect.text_sig import similarity
 
-MAX_KEPT = 300  # events remembered per key; bounds memory for a runaway key
+MAX_KEPT = 64  # events remembered per key: bounds memory and per-event work for a runaway key
+RECENT_PEERS = 8  # an open incident grows by an event like one of this many recent ones
 
 
 def key_hash(key: str) -> int:
@@ -30,11 +33,13 @@ def key_hash(key: str) -> int:
 
 
 class WindowCount:
-    def __init__(self, window: float, threshold: int, distinct: bool, max_kept: int = MAX_KEPT):
+    def __init__(self, window: float, threshold: int, distinct: bool, max_kept: int = MAX_KEPT,
+                 min_similarity: float = 0.0):
         self.window = window
         self.threshold = threshold
         self.distinct = distinct
         self.max_kept = max_kept
+        self.min_similarity = min_similarity  # > 0: count only events this like the new one
 
     def measure(self, events: list[list[Any]]) -> int:
         if not self.distinct:
@@ -51,15 +56,19 @@ class WindowCount:
         value: str | None,
         fan: list[int] | None,
         sample: str | None,
+        sig: list[int] | None = None,
     ) -> tuple[dict[str, Any], Incident | None, int]:
-        """Count one event; returns (new entry, open incident or None, measure).
+        """Count one event; returns (new entry, incident to report or None, measure).
+        With `min_similarity`, only the events whose MinHash signature `sig` is that
+        similar to the new event's count (a bucket's chance collisions do not), and an
+        open incident grows only by events similar to one already in it.
         The caller stores the entry back (Faust tables changelog on assignment)."""
         entry = entry or {"t": ts, "ev": [], "inc": None}
         events: list[list[Any]] = entry["ev"]
         incident: Incident | None = entry["inc"]
         if any(e[1] == event_id for e in events):
             return entry, None, self.measure(events)  # a replayed event must not count twice
-        events.append([ts, event_id, agent_id, value, fan, sample])
+        events.append([ts, event_id, agent_id, value, fan, sample, sig])
         if len(events) > 1 and events[-2][0] > ts:
             events.sort(key=lambda e: e[0])  # late events within the window still count
         latest = max(entry["t"], ts)
@@ -67,16 +76,39 @@ class WindowCount:
         if events[0][0] < horizon or len(events) > self.max_kept:
             events = [e for e in events if e[0] >= horizon][-self.max_kept:]
         entry["t"], entry["ev"] = latest, events
-        measure = self.measure(events)
         if incident is not None and not still_open(incident, ts, self.window):
             incident = None
-        if incident is None:
-            if measure >= self.threshold and not self._deferred(events, key):
-                incident = open_incident([(e[0], e[1], e[2], e[5]) for e in events])
-        else:
-            grow(incident, ts, event_id, agent_id, sample)
+        if incident is not None:
+            # Growing: the incident is already established; compare with a few recent
+            # events only, so a big cascade costs no more per event than a small one.
+            recent = events[-RECENT_PEERS - 1:]
+            if self._similar(recent, sig, event_id):
+                grow(incident, ts, event_id, agent_id, sample)
+                entry["inc"] = incident
+                return entry, incident, len(incident["agents"]) if self.distinct else incident["n"]
+            entry["inc"] = incident
+            return entry, None, 0
+        deferred_at = entry.get("d")
+        if deferred_at is not None and ts - deferred_at <= self.window:
+            return entry, None, 0  # a lower bucket reports this cascade; stay quiet, cheaply
+        peers = events
+        if self.min_similarity > 0 and sig is not None:
+            peers = [e for e in events if e[6] is not None and similarity(e[6], sig) >= self.min_similarity]
+        measure = self.measure(peers)
+        reported = None
+        if measure >= self.threshold:
+            if self._deferred(peers, key):
+                entry["d"] = ts
+            else:
+                incident = reported = open_incident([(e[0], e[1], e[2], e[5]) for e in peers])
         entry["inc"] = incident
-        return entry, incident, measure
+        return entry, reported, measure
+
+    def _similar(self, recent: list[list[Any]], sig: list[int] | None, event_id: str) -> bool:
+        if self.min_similarity <= 0 or sig is None:
+            return True
+        return any(e[1] != event_id and e[6] is not None and similarity(e[6], sig) >= self.min_similarity
+                   for e in recent)
 
     def _deferred(self, events: list[list[Any]], key: str) -> bool:
         """True when a bucket with a smaller key hash holds `threshold` of these events."""

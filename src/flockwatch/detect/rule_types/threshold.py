@@ -42,7 +42,7 @@ class ThresholdDetector(KeyedDetector):
         self.group_by = p.group_by(self.default_group_by)
         self.group_by.extend(self.extra_keys(p))
         self.fan_out = any(s.fan_out for s in self.group_by)
-        self._fan_memo: tuple[str, list[int]] = ("", [])
+        self._prepared: tuple[str, Any] = ("", None)
         distinct = params.get("distinct")
         if distinct is not None and (not isinstance(distinct, str) or not valid_field(distinct)):
             raise DetectorConfigError(f"distinct: unknown field {distinct!r}")
@@ -58,14 +58,9 @@ class ThresholdDetector(KeyedDetector):
     def observe(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], key: str
     ) -> list[Finding]:
-        if self._distinct_get is not None:
-            raw = self._distinct_get(event)
-            value = None if raw is None else str(raw)
-        else:
-            value = event.event_id
-        fan = self._fan(event) if self.fan_out else None
+        ts, value, fan, sample, sig = self._prepare(event)
         entry, incident, measure = self.counter.add(
-            state.get(key), key, event.epoch, event.event_id, event.agent_id, value, fan, sample_of(event)
+            state.get(key), key, ts, event.event_id, event.agent_id, value, fan, sample, sig
         )
         state[key] = entry  # reassign: Faust tables only changelog on set
         if incident is None:
@@ -81,11 +76,24 @@ class ThresholdDetector(KeyedDetector):
         parts = key.split("\x1f")
         return "\x1f".join(p for p, s in zip(parts, self.group_by) if not s.fan_out)
 
-    def _fan(self, event: Event) -> list[int]:
-        # One event is observed once per key: hash its key set once, not once per key.
-        if self._fan_memo[0] != event.event_id:
-            self._fan_memo = (event.event_id, sorted(key_hash(k) for k in self.partition_keys(event)))
-        return self._fan_memo[1]
+    def signature(self, event: Event) -> list[int] | None:
+        """MinHash signature to compare events within a bucket (near_duplicate)."""
+        return None
+
+    def _prepare(self, event: Event) -> tuple[float, str | None, list[int] | None, str | None, list[int] | None]:
+        """Everything about the event that does not depend on the key, once per event
+        (a fan-out event is observed once per key)."""
+        if self._prepared[0] == event.event_id:
+            return self._prepared[1]
+        if self._distinct_get is not None:
+            raw = self._distinct_get(event)
+            value = None if raw is None else str(raw)
+        else:
+            value = event.event_id
+        fan = sorted(key_hash(k) for k in self.partition_keys(event)) if self.fan_out else None
+        prepared = (event.epoch, value, fan, sample_of(event), self.signature(event))
+        self._prepared = (event.event_id, prepared)
+        return prepared
 
     def evidence(self, key: str, measure: int, matches: list[dict[str, str]]) -> dict[str, Any]:
         return {
