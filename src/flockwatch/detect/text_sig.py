@@ -106,6 +106,27 @@ def similarity(a: list[int], b: list[int]) -> float:
     return sum(map(eq, a, b)) / len(a)
 
 
+# b-bit MinHash (b = 8): a signature packed into one int, 8 bits per permutation. JSON
+# holds it as one number, and similarity is a few big-int operations instead of a loop.
+_LANE_LOW = int.from_bytes(b"\x01" * SIG_SIZE, "little")
+
+
+def pack(sig: list[int]) -> int:
+    return int.from_bytes(bytes(h & 0xFF for h in sig[:SIG_SIZE]), "little")
+
+
+def packed_similarity(a: int, b: int) -> float:
+    """Estimated Jaccard similarity of two packed signatures: the share of equal
+    8-bit lanes, corrected for the 1/256 chance that unrelated lanes agree."""
+    x = a ^ b
+    x |= x >> 4
+    x |= x >> 2
+    x |= x >> 1
+    differing = (x & _LANE_LOW).bit_count()
+    equal = (SIG_SIZE - differing) / SIG_SIZE
+    return max(0.0, (equal - 1 / 256) / (1 - 1 / 256))
+
+
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a and not b:
         return 1.0
@@ -121,6 +142,7 @@ class TextSignatures:
         self._words: dict[str, frozenset[str]] = {}
         self._sigs: dict[str, list[int]] = {}
         self._bands: dict[tuple[str, int, int], list[str]] = {}
+        self._packed: dict[str, int] = {}
 
     def words(self, text: str) -> frozenset[str]:
         w = self._words.get(text)
@@ -137,6 +159,14 @@ class TextSignatures:
                 self._sigs.clear()
             s = self._sigs[text] = signature(self.words(text))
         return s if num_perm == SIG_SIZE else s[:num_perm]  # the same list: buckets share it
+
+    def packed(self, text: str) -> int:
+        p = self._packed.get(text)
+        if p is None:
+            if len(self._packed) >= self._size:
+                self._packed.clear()
+            p = self._packed[text] = pack(self.signature(text))
+        return p
 
     def bands(self, text: str, bands: int, rows: int) -> list[str]:
         key = (text, bands, rows)

@@ -22,10 +22,11 @@ from collections import defaultdict
 from typing import Any
 
 from flockwatch.detect.incident import Incident, grow, open_incident, still_open
-from flockwatch.detect.text_sig import similarity
+from flockwatch.detect.text_sig import packed_similarity
 
 MAX_KEPT = 64  # events remembered per key: bounds memory and per-event work for a runaway key
 RECENT_PEERS = 8  # an open incident grows by an event like one of this many recent ones
+COMPARE_LAST = 16  # similarity is checked against this many most recent events of a bucket
 
 
 def key_hash(key: str) -> int:
@@ -56,7 +57,7 @@ class WindowCount:
         value: str | None,
         fan: list[int] | None,
         sample: str | None,
-        sig: list[int] | None = None,
+        sig: int | None = None,
     ) -> tuple[dict[str, Any], Incident | None, int]:
         """Count one event; returns (new entry, incident to report or None, measure).
         With `min_similarity`, only the events whose MinHash signature `sig` is that
@@ -66,8 +67,11 @@ class WindowCount:
         entry = entry or {"t": ts, "ev": [], "inc": None}
         events: list[list[Any]] = entry["ev"]
         incident: Incident | None = entry["inc"]
-        if any(e[1] == event_id for e in events):
-            return entry, None, self.measure(events)  # a replayed event must not count twice
+        for e in reversed(events):  # a replayed event must not count twice (same ts: look at the tail)
+            if e[0] < ts:
+                break
+            if e[1] == event_id:
+                return entry, None, 0
         events.append([ts, event_id, agent_id, value, fan, sample, sig])
         if len(events) > 1 and events[-2][0] > ts:
             events.sort(key=lambda e: e[0])  # late events within the window still count
@@ -93,7 +97,11 @@ class WindowCount:
             return entry, None, 0  # a lower bucket reports this cascade; stay quiet, cheaply
         peers = events
         if self.min_similarity > 0 and sig is not None:
-            peers = [e for e in events if e[6] is not None and similarity(e[6], sig) >= self.min_similarity]
+            last = events[-COMPARE_LAST:]
+            if self.measure(last) < self.threshold:
+                return entry, None, 0  # not enough even counting every event: skip the comparisons
+            s = self.min_similarity
+            peers = [e for e in last if e[6] is not None and packed_similarity(e[6], sig) >= s]
         measure = self.measure(peers)
         reported = None
         if measure >= self.threshold:
@@ -104,10 +112,10 @@ class WindowCount:
         entry["inc"] = incident
         return entry, reported, measure
 
-    def _similar(self, recent: list[list[Any]], sig: list[int] | None, event_id: str) -> bool:
+    def _similar(self, recent: list[list[Any]], sig: int | None, event_id: str) -> bool:
         if self.min_similarity <= 0 or sig is None:
             return True
-        return any(e[1] != event_id and e[6] is not None and similarity(e[6], sig) >= self.min_similarity
+        return any(e[1] != event_id and e[6] is not None and packed_similarity(e[6], sig) >= self.min_similarity
                    for e in recent)
 
     def _deferred(self, events: list[list[Any]], key: str) -> bool:

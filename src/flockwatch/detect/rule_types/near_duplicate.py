@@ -77,9 +77,9 @@ class NearDuplicateDetector(ThresholdDetector):
                 return []
         return super().partition_keys(event)
 
-    def signature(self, event: Event) -> list[int] | None:
+    def signature(self, event: Event) -> int | None:
         text = self._text(event) if self._text else None
-        return MEMO.signature(text) if isinstance(text, str) and text else None
+        return MEMO.packed(text) if isinstance(text, str) and text else None
 
     def group_labels(self, key: str) -> dict[str, str]:
         labels = super().group_labels(key)

@@ -79,21 +79,28 @@ class ReplyCycleDetector(KeyedDetector):
 def _path_back(edges: list[list[Any]], start: str, end: str, before: float, max_edges: int) -> list[list[Any]] | None:
     """Edges start -> ... -> end, each later than the one before and all before `before`,
     through 2..max_edges edges over distinct agents (a path of one edge is ping-pong)."""
-    def walk(node: str, after: float, used: list[str], path: list[list[Any]]) -> list[list[Any]] | None:
+    out_of: dict[str, list[list[Any]]] = {}
+    for e in edges:
+        if e[0] <= before:
+            out_of.setdefault(e[1], []).append(e)
+    if start not in out_of:
+        return None
+
+    def walk(node: str, after: float, used: tuple[str, ...], path: list[list[Any]]) -> list[list[Any]] | None:
         if len(path) >= max_edges:
             return None
-        for e in edges:
-            if e[1] != node or not after <= e[0] <= before:
+        for e in out_of.get(node, ()):
+            if e[0] < after:
                 continue
-            if e[2] == end and len(path) >= 1:
+            if e[2] == end and path:
                 return path + [e]
             if e[2] not in used and e[2] != end:
-                found = walk(e[2], e[0], used + [e[2]], path + [e])
+                found = walk(e[2], e[0], used + (e[2],), path + [e])
                 if found:
                     return found
         return None
 
-    return walk(start, float("-inf"), [start, end], [])
+    return walk(start, float("-inf"), (start, end), [])
 
 
 def _canonical(agents: list[str]) -> str:

@@ -60,11 +60,14 @@ class SpikeDetector(KeyedDetector):
             incident = open_incident([tuple(r) for r in entry["recent"]])  # type: ignore[misc]
         elif incident is not None:
             grow(incident, ts, event.event_id, event.agent_id, sample)
+        if incident is not None:  # the summary reports the worst bucket, not the latest
+            if entry["cur"] >= incident.get("peak", 0):
+                incident["peak"], incident["peak_mean"] = entry["cur"], round(entry["mean"], 2)
         entry["inc"] = incident
         state[key] = entry
         if incident is None:
             return []
-        ev = {"group": self.group_labels(key), "bucket_count": entry["cur"], "baseline": round(entry["mean"], 2),
+        ev = {"group": self.group_labels(key), "bucket_count": incident["peak"], "baseline": incident["peak_mean"],
               "factor": self.factor, "window_seconds": self.window, "matches": evidence}
         return [finding(key, incident, event, ev)]
 

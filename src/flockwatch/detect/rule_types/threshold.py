@@ -76,11 +76,11 @@ class ThresholdDetector(KeyedDetector):
         parts = key.split("\x1f")
         return "\x1f".join(p for p, s in zip(parts, self.group_by) if not s.fan_out)
 
-    def signature(self, event: Event) -> list[int] | None:
-        """MinHash signature to compare events within a bucket (near_duplicate)."""
+    def signature(self, event: Event) -> int | None:
+        """Packed MinHash signature to compare events within a bucket (near_duplicate)."""
         return None
 
-    def _prepare(self, event: Event) -> tuple[float, str | None, list[int] | None, str | None, list[int] | None]:
+    def _prepare(self, event: Event) -> tuple[float, str | None, list[int] | None, str | None, int | None]:
         """Everything about the event that does not depend on the key, once per event
         (a fan-out event is observed once per key)."""
         if self._prepared[0] == event.event_id:
