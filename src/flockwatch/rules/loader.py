@@ -122,11 +122,6 @@ class _PackCompiler:
         if raw.get("condition") is None and not detector_cls.stateful and spec.type == "match":
             self.issue(line, spec.id, "a match rule needs a condition")
             return None
-        for pred in cc.predicates:
-            for src in pred.op.regex_sources:
-                problem = backtracking_problem(src)
-                if problem:
-                    self.issue(line, spec.id, f"regex {src!r}: catastrophic backtracking risk: {problem}")
         exception = self.exception_node(spec.exceptions, cc, spec.id, line)
         try:
             summary = SummaryTemplate(spec.summary)
@@ -151,11 +146,19 @@ class _PackCompiler:
             tests={"fire": strip_lines(spec.tests.fire), "quiet": strip_lines(spec.tests.quiet)},
             fingerprint_getters=fp_getters,
         )
+        # Rule types with conditions of their own (a sequence's steps) compile them with
+        # the pack's lists and macros, like the rule's condition.
+        rule.compile_condition = cc.compile
         try:
             rule.detector = detector_cls(rule, strip_lines(spec.params))
-        except DetectorConfigError as exc:
-            self.issue(line, spec.id, f"type {spec.type}: {exc}")
+        except (DetectorConfigError, ConditionError) as exc:
+            self.issue(getattr(exc, "line", 0) or line, spec.id, f"type {spec.type}: {exc}")
             return None
+        for pred in cc.predicates:
+            for src in pred.op.regex_sources:
+                problem = backtracking_problem(src)
+                if problem:
+                    self.issue(line, spec.id, f"regex {src!r}: catastrophic backtracking risk: {problem}")
         return rule
 
 

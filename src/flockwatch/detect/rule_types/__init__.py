@@ -1,3 +1,14 @@
 """Built-in rule types, one per module. Importing this package registers them all."""
 
-from flockwatch.detect.rule_types import match, threshold  # noqa: F401
+from flockwatch.detect.rule_types import (  # noqa: F401
+    echo_chain,
+    first_seen,
+    match,
+    near_duplicate,
+    ping_pong,
+    propagation,
+    reply_cycle,
+    sequence,
+    spike,
+    threshold,
+)
