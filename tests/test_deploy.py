@@ -212,3 +212,32 @@ def test_prometheus_rule_and_dashboards_are_the_repository_files(helm: Any) -> N
     dashboards = one(docs, "ConfigMap", "-dashboards")
     assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert dashboards["data"] == {p.name: p.read_text().rstrip("\n") for p in sorted((ROOT / "dashboards").glob("*.json"))}
+
+
+# -- environment names the commands really read ---------------------------------------
+
+
+def command_envvars(name: str) -> set[str]:
+    from flockwatch.cli.main import cli
+
+    command = cli.commands.get(name)
+    if command is None:
+        pytest.skip(f"`flockwatch {name}` is not in this tree yet")
+    out = set()
+    for param in command.params:
+        env = getattr(param, "envvar", None)
+        out.update([env] if isinstance(env, str) else env or [])
+    return out
+
+
+def test_compose_worker_environment_is_read_by_the_worker_command() -> None:
+    known = command_envvars("worker")
+    env = compose()["services"]["worker"]["environment"]
+    assert set(env) <= known, set(env) - known
+
+
+def test_chart_worker_environment_is_read_by_the_worker_command(helm: Any) -> None:
+    known = command_envvars("worker")
+    [c] = one(render(helm, full_values()), "Deployment", "-worker")["spec"]["template"]["spec"]["containers"]
+    names = {e["name"] for e in c["env"]}
+    assert names <= known, names - known
