@@ -90,6 +90,41 @@ class Metrics:
             "flockwatch_rules_loaded_timestamp_seconds", "Unix time the running rules were loaded.", registry=r
         )
         self.build = Info("flockwatch_build", "flockwatch version.", registry=r)
+        self.notifications = Counter(
+            "flockwatch_notifications",
+            "Notification messages by receiver and outcome: queued (written to the outbox), delivered, "
+            "failed (permanent error), expired (retry deadline passed), superseded (replaced by a newer "
+            "message of the same group before it was sent).",
+            ["receiver", "outcome"], registry=r,
+        )
+        self.notification_attempts = Counter(
+            "flockwatch_notification_attempts", "HTTP delivery attempts by receiver and outcome (ok, retry, permanent).",
+            ["receiver", "outcome"], registry=r,
+        )
+        self.notifications_suppressed = Counter(
+            "flockwatch_notifications_suppressed",
+            "Alert changes not sent, by reason (silenced, inhibited, dedup, acknowledged, resolved_not_sent, "
+            "unknown_alert, unknown_receiver).",
+            ["reason"], registry=r,
+        )
+        self.notification_template_errors = Counter(
+            "flockwatch_notification_template_errors",
+            "Messages whose receiver template failed; the plain fallback was sent instead.", ["receiver"], registry=r,
+        )
+        self.notification_request = Histogram(
+            "flockwatch_notification_request_seconds", "Duration of one HTTP delivery attempt.", ["receiver"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r,
+        )
+        self.notification_latency = Histogram(
+            "flockwatch_notification_latency_seconds", "Message written to the outbox to delivered (retries included).",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.notify_enqueued = Counter(
+            "flockwatch_notify_enqueued", "Alert changes handed to the notifier (rows in notify_inbox).", registry=r
+        )
+        self.notify_outbox_pending = Gauge(
+            "flockwatch_notify_outbox_pending", "Messages waiting for delivery, by receiver.", ["receiver"], registry=r
+        )
         self._match_children: dict[tuple[str, ...], Counter] = {}
         self._engine_children: dict[str, Counter] = {}
         self._rule_time_children: dict[tuple[str, str], Counter] = {}

@@ -43,6 +43,7 @@ def make_engine(url: str | None = None) -> Engine:
 
 def create_tables(engine: Engine) -> None:
     # Import every table module so SQLModel.metadata knows all of them.
+    import flockwatch.store.notify_tables  # noqa: F401
     import flockwatch.store.tables  # noqa: F401
 
     SQLModel.metadata.create_all(engine)
