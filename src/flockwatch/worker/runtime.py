@@ -31,6 +31,7 @@ from flockwatch.detect.compiled import CompiledPack
 from flockwatch.detect.engine import Engine
 from flockwatch.kafka.topics import ensure_topics
 from flockwatch.metrics.registry import Metrics
+from flockwatch.notify.notifier import Notifier
 from flockwatch.pipeline.processor import Processor
 from flockwatch.rules.reload import RuleSet
 from flockwatch.rules.watch import RuleWatcher, install_sighup
@@ -85,7 +86,9 @@ class WorkerRuntime:
         else:
             engine = Engine(packs, metrics=self.metrics, state=self.state)
         self.health.rules_loaded = len(engine.rules)
-        self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state)
+        self.notifier = Notifier(engine=self.store.engine, metrics=self.metrics)
+        self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state,
+                              notifier=self.notifier)
         self.lag = LagTracker(self.metrics, s.events_topic)
         self.events_topic = self.app.topic(s.events_topic)
         self.alerts_topic = self.app.topic(s.alerts_topic)
@@ -180,6 +183,7 @@ class WorkerRuntime:
         """An alert about flockwatch itself (a refused rule reload), raised on the rule
         watcher's thread: stored like any other, then published from the event loop."""
         stored = self.store.upsert([alert])
+        self.notifier.enqueue(stored)
         for s in stored:
             if s.changed:
                 self.metrics.alerts_stored.labels(s.alert.category, s.alert.severity).inc()
