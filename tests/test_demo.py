@@ -55,7 +55,7 @@ def run_dir(workdir: Path) -> Path:
 
 def test_demo_summary_matches_the_injected_incidents(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
-    out = run_cli("demo", "--duration", "12", "--rate", "80", "--workdir", str(workdir), "--api-port", "-1",
+    out = run_cli("demo", "--duration", "12", "--rate", "80", "--workdir", str(workdir), "--api-port", "0",
                   timeout=240)
     text = out.stdout.decode()
     assert out.returncode == 0, text + out.stderr.decode()
@@ -82,6 +82,8 @@ def test_demo_summary_matches_the_injected_incidents(tmp_path: Path) -> None:
             assert by_name[label["name"]].caught, f"{label['name']} was injected and the rules for it are loaded"
     assert expected.total_alerts == len([a for a in alerts if a.pack != "flockwatch"])
     assert "processed" in text and "/s)" in text  # progress lines were shown
+    if "alert API" in text:  # the alert API (delivery) is installed: it serves the same store
+        assert f"alert API served {len(alerts)} alerts from the store" in text
     assert processes_mentioning(str(run)) == []
 
 

@@ -134,8 +134,9 @@ def live(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prom
     )
     notifier = subprocess.Popen(
         [sys.executable, "-m", "flockwatch", "notify", "run", "--config", str(tmp / "notify.yaml"),
-         "--database-url", database_url, "--metrics-port", str(notify_port)],
-        env=cli_env({"FW_LIVE_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_address[1]}/hook"}),
+         "--metrics-port", str(notify_port)],
+        env=cli_env({"FW_LIVE_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_address[1]}/hook",
+                     "FLOCKWATCH_DATABASE_URL": database_url}),
         stdout=notify_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     try:

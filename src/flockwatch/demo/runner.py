@@ -31,6 +31,7 @@ from flockwatch.kafka.topics import ensure_topics
 from flockwatch.store.alert_store import AlertStore
 
 ALL_ALERTS = 100_000  # the demo's store holds a few hundred at most
+API_PAGE = 1000  # the API's largest page
 
 
 @dataclass
@@ -110,11 +111,13 @@ class DemoRun:
             workers = [self._start_worker(broker, n) for n in range(self.o.workers)]
             api = self._start_api()
             self._wait_ready(workers)
+            if api is not None:
+                self._wait_http(api, "/healthz")
             for n, w in enumerate(workers):
                 self.say(f"worker {n + 1}   pid {w.proc.pid}, /metrics /healthz /readyz on http://127.0.0.1:{w.port}")
             self.say(f"store      {self.database_url}")
             if api is not None:
-                self.say(f"alert API  http://127.0.0.1:{api.port}/")
+                self.say(f"alert API  http://127.0.0.1:{api.port}/api/v1/alerts (OpenAPI at /openapi.json)")
             stream = DemoStream(DemoPlan(duration=self.o.duration, rate=self.o.rate, seed=self.o.seed))
             events = stream.events()
             with (self.workdir / "labels.jsonl").open("w", encoding="utf-8") as fh:  # ground truth, for a look later
@@ -131,6 +134,10 @@ class DemoRun:
             summary = summarize(alerts, stream.labels)
             self.say("")
             self.say(summary.render())
+            if api is not None:  # the same alerts, as the API serves them to people
+                status, body = api.get(f"/api/v1/alerts?limit={API_PAGE}", timeout=10)
+                served = json.loads(body)["count"] if status == 200 else f"error {status}"
+                self.say(f"\nalert API served {served} alerts from the store")
             return DemoResult(summary, produced, final.events, time.monotonic() - t_start,
                               [w.port for w in workers if w.port])
 
@@ -138,9 +145,10 @@ class DemoRun:
 
     def _spawn(self, name: str, args: list[str], port: int | None) -> Child:
         log = self.workdir / f"{name}.log"
+        env = _child_env() | {"FLOCKWATCH_DATABASE_URL": self.database_url}  # every command reads it
         with log.open("ab") as fh:
             proc = subprocess.Popen([sys.executable, "-m", "flockwatch", *args], stdout=fh, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=_child_env())
+                                    stdin=subprocess.DEVNULL, env=env)
         child = Child(name, proc, log, port)
         self.children.append(child)
         return child
@@ -148,8 +156,8 @@ class DemoRun:
     def _start_worker(self, broker: str, n: int) -> Child:
         port = free_port()
         args = ["worker", "--broker", broker, "--group", self.group, "--topic", self.topic,
-                "--partitions", str(self.o.partitions), "--database-url", self.database_url,
-                "--metrics-port", str(port), "--data-dir", str(self.workdir / f"faust-{n}")]
+                "--partitions", str(self.o.partitions), "--metrics-port", str(port),
+                "--data-dir", str(self.workdir / f"faust-{n}")]
         for r in self.o.rules:
             args += ["--rules", r]
         return self._spawn(f"worker-{n + 1}", args, port)
@@ -158,8 +166,7 @@ class DemoRun:
         if self.o.api_port is None or importlib.util.find_spec("flockwatch.cli.api_cmd") is None:
             return None
         port = self.o.api_port or free_port()
-        return self._spawn("api", ["api", "serve", "--database-url", self.database_url, "--host", "127.0.0.1",
-                                   "--port", str(port)], port)
+        return self._spawn("api", ["api", "serve", "--host", "127.0.0.1", "--port", str(port)], port)
 
     def _wait_ready(self, workers: list[Child], timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -172,6 +179,15 @@ class DemoRun:
                     pending.remove(w)
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{', '.join(w.name for w in pending)} not ready within {timeout:.0f}s")
+            time.sleep(0.1)
+
+    def _wait_http(self, child: Child, path: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while child.get(path, timeout=1.0)[0] != 200:
+            if child.proc.poll() is not None:
+                raise RuntimeError(f"{child.name} exited with {child.proc.returncode}; see {child.log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{child.name} did not answer {path} within {timeout:.0f}s; see {child.log}")
             time.sleep(0.1)
 
     def _stop_children(self) -> None:
