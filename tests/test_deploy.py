@@ -94,7 +94,7 @@ def helm() -> Any:
 def full_values() -> dict[str, Any]:
     return {
         "worker": {"replicas": 3},
-        "secrets": {"databaseUrl": "postgresql://flockwatch:pw@pg:5432/flockwatch",
+        "secrets": {"databaseUrl": "postgresql://flockwatch:pw@pg:5432/flockwatch", "apiToken": "t0ken",
                     "webhooks": {"ONCALL_WEBHOOK_URL": "https://hooks.example.invalid/T0/B0"}},
         "rules": {"packs": {p.name: p.read_text() for p in sorted((ROOT / "rules").glob("*.yaml"))}},
         "notifier": {"enabled": True},
@@ -124,7 +124,7 @@ def one(docs: list[dict[str, Any]], kind: str, name_suffix: str = "") -> dict[st
 
 
 def test_helm_lint_is_clean(helm: Any) -> None:
-    for values in (full_values(), {"secrets": {"databaseUrl": "postgresql://x@y/z"}}):
+    for values in (full_values(), {"secrets": {"databaseUrl": "postgresql://x@y/z"}, "api": {"enabled": False}}):
         report = helm.lint(str(CHART), values, strict=True, kube_version=f"v{KUBE_VERSION}")
         problems = [m for m in report["messages"] if m["severity"] >= 2]
         assert not problems and not report["errors"], report
@@ -190,6 +190,16 @@ def test_existing_secret_and_configmap_are_used_instead(helm: Any) -> None:
 def test_without_a_database_url_the_chart_refuses_to_render(helm: Any) -> None:
     with pytest.raises(Exception, match="databaseUrl"):
         render(helm, {})
+
+
+def test_the_api_gets_its_token_from_the_secret(helm: Any) -> None:
+    with pytest.raises(Exception, match="apiToken"):
+        render(helm, {"secrets": {"databaseUrl": "postgresql://x@y/z"}})
+    docs = render(helm, full_values())
+    [c] = one(docs, "Deployment", "-api")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in c["env"]}
+    assert env["FLOCKWATCH_API_TOKEN"]["valueFrom"]["secretKeyRef"]["key"] == "api-token"
+    assert one(docs, "Secret")["stringData"]["api-token"] == "t0ken"
 
 
 def test_service_monitor_selects_the_worker_service_as_job_flockwatch(helm: Any) -> None:
