@@ -76,9 +76,12 @@ def test_dockerfile_copies_files_that_exist() -> None:
 def test_prometheus_scrapes_the_compose_workers_on_their_metrics_port() -> None:
     prom = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     job = next(j for j in prom["scrape_configs"] if j["job_name"] == "flockwatch")
-    sd = job["dns_sd_configs"][0]
-    assert sd["names"] == ["worker"]
-    assert str(sd["port"]) == compose()["services"]["worker"]["environment"]["FLOCKWATCH_METRICS_PORT"]
+    sd = {tuple(c["names"]): c["port"] for c in job["dns_sd_configs"]}
+    services = compose()["services"]
+    assert str(sd[("worker",)]) == services["worker"]["environment"]["FLOCKWATCH_METRICS_PORT"]
+    if "notifier" in services:
+        command = services["notifier"]["command"]
+        assert str(sd[("notifier",)]) == command[command.index("--metrics-port") + 1]
 
 
 # -- Helm chart ----------------------------------------------------------------------
