@@ -21,7 +21,7 @@ from flockwatch.cli.options import rules_option
 @click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Partitions of the events topic.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same society and incidents.")
-@click.option("--api-port", type=int, default=8080, show_default=True, help="Alert API port (0 = any free port, -1 = no API).")
+@click.option("--api-port", type=int, default=0, show_default=True, help="Alert API port (0 = any free port, -1 = no API).")
 @click.option("--workdir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
               help="Where the demo's SQLite store and logs go (one subdirectory per run).")
 @rules_option

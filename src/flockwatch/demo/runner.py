@@ -43,7 +43,7 @@ class DemoOptions:
     seed: int = 7
     workdir: Path = Path("var/demo")
     rules: tuple[str, ...] = ()
-    api_port: int | None = 8080  # None: no API
+    api_port: int | None = 0  # 0: any free port; None: no API
     progress_every: float = 2.0
     drain_timeout: float = 60.0
 
