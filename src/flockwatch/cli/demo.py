@@ -1,80 +1,57 @@
-"""`flockwatch demo`: the embedded broker, the sample stream, the worker, the alerts."""
+"""`flockwatch demo`: the whole product on its embedded default, live."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from flockwatch.cli.options import rules_option
-from flockwatch.simulate.sample import sample_lines
-
-_REPO_SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-events.jsonl"
 
 
 @click.command("demo")
+@click.option("--duration", type=click.FloatRange(min=5), default=60, show_default=True,
+              help="Seconds of live traffic.")
+@click.option("--rate", type=click.FloatRange(min=1), default=200, show_default=True,
+              help="Background events per second (the incidents come on top).")
+@click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True,
+              help="Worker processes. Until the worker re-keys events by each rule's grouping key, incidents "
+                   "spanning several agents (cascades, ping-pong) are only seen whole with one worker.")
+@click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="Partitions of the events topic.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same society and incidents.")
+@click.option("--api-port", type=int, default=0, show_default=True, help="Alert API port (0 = any free port, -1 = no API).")
+@click.option("--workdir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
+              help="Where the demo's SQLite store and logs go (one subdirectory per run).")
 @rules_option
-@click.option("--events", "events_path", type=click.Path(exists=True, dir_okay=False),
-              help="JSONL to stream (sent as-is, invalid lines included). Default: the shipped sample.")
-@click.option("--work-dir", type=click.Path(file_okay=False), default="var/demo", show_default=True,
-              help="Where the demo keeps its SQLite store and logs (emptied at start).")
-def demo(rules_dirs: tuple[str, ...], events_path: str | None, work_dir: str) -> None:
-    """Run everything on embedded defaults and print the alerts.
+def demo(duration: float, rate: float, workers: int, partitions: int, seed: int, api_port: int, workdir: str,
+         rules_dirs: tuple[str, ...]) -> None:
+    """Run flockwatch end to end on this machine and watch it work.
 
-    Starts the embedded Kafka broker, streams the sample events (with two poison
-    lines) into it, runs the worker until it has processed every event, prints the
-    alerts by category and severity, and stops what it started (also on Ctrl-C).
+    Starts the embedded broker, WORKERS worker processes (SQLite store, /metrics,
+    /healthz, /readyz) and the alert API; streams a simulated agent society with five
+    injected incidents (a ROT13-wrapped injection, an operator-targeted DM scam, a spam
+    cascade, a reply ping-pong loop, a credential leak) for DURATION seconds; prints
+    progress, then alerts by category and severity and which incidents were caught.
+    Stops everything it started when it ends or is interrupted.
     """
-    from flockwatch.demo.report import alerts_table, counts_table
-    from flockwatch.demo.session import DemoSession
-    from flockwatch.embedded.broker import INSTALL_HINT, tansu_binary
+    import logging
 
-    if tansu_binary() is None:
-        raise click.ClickException(INSTALL_HINT)
-    say = click.echo
-    if events_path:
-        source, lines = events_path, Path(events_path).read_bytes().splitlines()
-    elif _REPO_SAMPLE.exists():
-        source, lines = str(_REPO_SAMPLE), _REPO_SAMPLE.read_bytes().splitlines()
-    else:  # an installed package has no examples/: generate the same stream
-        source, lines = "built-in sample", [line.encode() for line in sample_lines()]
+    from flockwatch.demo.runner import DemoOptions, DemoRun  # imports Kafka clients: only for this command
+
+    logging.getLogger("kafka").setLevel(logging.ERROR)  # the producer's timing warnings are noise here
+
+    options = DemoOptions(duration=duration, rate=rate, workers=workers, partitions=partitions, seed=seed,
+                          workdir=Path(workdir), rules=rules_dirs, api_port=None if api_port < 0 else api_port)
     try:
-        with DemoSession(Path(work_dir), say=say) as session:
-            say(f"broker   embedded Tansu at {session.start_broker()} (memory only)")
-            report = session.load(lines, source)
-            say(f"produce  {report.sent} records from {source} into platform.events, keyed by agent")
-            if report.failed:
-                raise click.ClickException(f"the broker refused {report.failed} records: {report.errors[:3]}")
-            ready = session.start_worker(rules_dirs)
-            assert session.worker is not None
-            say(f"worker   ready in {ready:.1f} s; metrics at http://127.0.0.1:{session.worker.port}/metrics "
-                f"(log: {session.worker.log_path})")
-            t0 = time.monotonic()
-            if not session.wait_drained():
-                raise click.ClickException(f"the worker did not finish; see {session.worker.log_path}")
-            dead = session.dead_letters()
-            say(f"drained  {report.sent} records in {time.monotonic() - t0:.1f} s: "
-                f"{report.sent - len(dead)} events, {len(dead)} dead-lettered")
-            alerts = session.store().list(limit=10_000)
-            say("")
-            say(f"Alerts: {len(alerts)}")
-            if alerts:
-                say(counts_table(alerts))
-                say("")
-                say(alerts_table(alerts))
-            if dead:
-                say("")
-                say(f"Dead letters (flockwatch.deadletter): {len(dead)}")
-                for d in dead:
-                    src = d["source"]
-                    say(f"  {d['reason']:<14} partition {src['partition']} offset {src['offset']}: {d['error'][:80]}")
-            say("")
-            say(f"Alerts are stored in {session.database_url}; stopping the worker and the broker.")
+        DemoRun(options).run()
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: worker and broker stopped", err=True)
+        click.echo("\ninterrupted: everything the demo started has been stopped", err=True)
         sys.exit(130)
+    except RuntimeError as exc:
+        click.echo(f"demo failed: {exc}", err=True)
+        sys.exit(1)
 
 
 def register(cli: click.Group) -> None:

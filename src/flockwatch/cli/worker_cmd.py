@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from flockwatch.cli.options import rules_option
+from flockwatch.cli.options import default_rules_dirs, rules_option
 from flockwatch.cli.packs import load_or_exit
 from flockwatch.cli.produce import broker_option
 from flockwatch.worker.settings import DEFAULT_GROUP, DEFAULT_METRICS_PORT, WorkerSettings
@@ -42,10 +42,12 @@ def _opt(name: str, env: str, default: object, help: str, **kw: object):  # type
 @_opt("--store-retry-seconds", "STORE_RETRY_SECONDS", D.store_retry_seconds,
       "How long to retry an unreachable store before exiting (the batch is then replayed).", type=float)
 @_opt("--data-dir", "DATA_DIR", str(D.data_dir), "Faust's local data directory.")
+@_opt("--rules-poll-seconds", "RULES_POLL_SECONDS", 5.0,
+      "Seconds between checks of the rule files for changes (0 = reload on SIGHUP only).", type=float)
 def worker(broker: str, rules_dirs: tuple[str, ...], topic: str, group: str, alerts_topic: str,
            dead_letter_topic: str, partitions: int, database_url: str | None, metrics_host: str, metrics_port: int,
            batch_size: int, batch_within: float, session_timeout: float, commit_interval: float,
-           store_retry_seconds: float, data_dir: str) -> None:
+           store_retry_seconds: float, data_dir: str, rules_poll_seconds: float) -> None:
     """Run the streaming worker: firehose -> rules -> alert store + alerts topic.
 
     Stops gracefully on Ctrl-C / SIGTERM. Exits 70 if a batch could not be stored
@@ -69,8 +71,10 @@ def worker(broker: str, rules_dirs: tuple[str, ...], topic: str, group: str, ale
     )
     packs = load_or_exit(rules_dirs)
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
+    paths = list(rules_dirs) or list(default_rules_dirs())
     try:
-        runtime = WorkerRuntime(settings, packs, started=STARTED)
+        runtime = WorkerRuntime(settings, packs, started=STARTED, rule_paths=paths,
+                                rules_poll_seconds=rules_poll_seconds)
     except BrokerUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     except OperationalError as exc:  # the store: wrong URL, database down

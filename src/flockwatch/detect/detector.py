@@ -58,6 +58,13 @@ class Detector(ABC):
         it so one worker owns the key). Stateless detectors return None."""
         return None
 
+    def partition_keys(self, event: Event) -> list[str]:
+        """Every key this event's state lives under. Usually one; a fan-out key (every URL
+        in a post, every MinHash band of its text) gives several, and the worker routes
+        one copy of the event per key. Stateless detectors return []."""
+        key = self.partition_key(event)
+        return [] if key is None else [key]
+
     @abstractmethod
     def add_data(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None

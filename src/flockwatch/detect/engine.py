@@ -73,7 +73,8 @@ class Engine:
         # Hot-path metric accumulators, flushed every METRICS_FLUSH_EVERY events: a
         # prometheus_client inc costs ~1 us, which adds up at tens of thousands of events/s.
         self._pending_events: dict[str, int] = defaultdict(int)
-        self._pending_time: dict[str, float] = defaultdict(float)
+        self._pending_time: dict[str, float] = defaultdict(float)  # "_prefilter" only
+        self._pending_rule_time = [0.0] * len(self.rules)  # by rule index; packs summed at flush
         self._pending_n = 0
         if metrics:
             metrics.rules_loaded.set(len(self.rules))
@@ -108,10 +109,17 @@ class Engine:
         if m is not None:
             for type_, n in self._pending_events.items():
                 m.events.labels(type_).inc(n)
-            for pack, secs in self._pending_time.items():
+            by_pack = self._pending_time
+            for idx, secs in enumerate(self._pending_rule_time):
+                if secs:
+                    rule = self.rules[idx]
+                    by_pack[rule.pack] += secs
+                    m.rule_time(rule.id, rule.pack, secs)
+            for pack, secs in by_pack.items():
                 m.engine_time(pack, secs)
         self._pending_events.clear()
         self._pending_time.clear()
+        self._pending_rule_time = [0.0] * len(self.rules)
         self._pending_n = 0
 
     def _candidates(self, event: Event, hits: set[tuple[str, int]] | None) -> list[int]:
@@ -132,11 +140,11 @@ class Engine:
                 self.watermark = ts
             if m:
                 self._pending_events[event.type] += 1
-        pack_time = self._pending_time
+        rule_time = self._pending_rule_time
         t_pre = time.perf_counter()
         hits = self.prefilter.scan(event) if self.prefilter else None
         ctx = EvalContext(event=event, hits=hits)
-        pack_time["_prefilter"] += time.perf_counter() - t_pre
+        self._pending_time["_prefilter"] += time.perf_counter() - t_pre
         alerts: list[Alert] = []
         derived: list[Event] = []
         for idx in self._candidates(event, hits):
@@ -155,7 +163,7 @@ class Engine:
                 for finding in det.add_data(event, ctx.evidence, state):
                     alerts.append(self._alert(rule, finding))
                     derived.extend(finding.derived)
-            pack_time[rule.pack] += time.perf_counter() - t_rule
+            rule_time[idx] += time.perf_counter() - t_rule
         if depth < self.max_depth:
             for d in derived:
                 alerts.extend(self._process(d, depth + 1))

@@ -8,6 +8,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 # Event time -> alert stored. Replays of old data land in the top buckets, which is
 # the truth: they were stored that long after they happened.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+# success: new rules running; unchanged: files equal the running rules; invalid: a pack
+# failed to load (YAML, schema, regex, backtracking); tests_failed: an inline test failed;
+# error: anything unexpected while reloading.
+RELOAD_OUTCOMES = ("success", "unchanged", "invalid", "tests_failed", "error")
 ENGINE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1)
 
 
@@ -39,11 +43,19 @@ class Metrics:
             "flockwatch_engine_seconds", "Time spent evaluating rules, by pack (prefilter counted as pack '_prefilter').",
             ["pack"], registry=r,
         )
+        self.rule_seconds = Counter(
+            "flockwatch_rule_engine_seconds", "Time spent evaluating each rule (condition, exceptions, detector).",
+            ["rule", "pack"], registry=r,
+        )
         self.engine_event = Histogram(
             "flockwatch_engine_event_seconds", "Engine time per event, all packs.", buckets=ENGINE_BUCKETS, registry=r
         )
         self.consumer_lag = Gauge(
             "flockwatch_consumer_lag", "Messages behind the partition's high watermark.", ["topic", "partition"], registry=r
+        )
+        self.active_incidents = Gauge(
+            "flockwatch_active_incidents", "Incidents that grew within the last 15 minutes of event time.",
+            ["category"], registry=r,
         )
         self.batch_seconds = Histogram(
             "flockwatch_worker_batch_seconds", "Worker batch wall time: evaluate, store, publish, changelog.",
@@ -59,6 +71,24 @@ class Metrics:
             ["pack", "version", "sha256"], registry=r,
         )
         self.rules_loaded = Gauge("flockwatch_rules_loaded", "Enabled rules loaded.", registry=r)
+        # Rule reloads (SIGHUP or a changed pack file). `reload_success` starts at 1: the
+        # rules a process starts with were validated, or it would not have started.
+        self.reload_success = Gauge(
+            "flockwatch_rules_reload_success",
+            "1 if the last rule reload was applied (or none was tried), 0 if it was refused.", registry=r,
+        )
+        self.reload_success.set(1)
+        self.reloads = Counter(
+            "flockwatch_rules_reloads", "Rule reload attempts, by outcome.", ["outcome"], registry=r
+        )
+        for outcome in RELOAD_OUTCOMES:
+            self.reloads.labels(outcome)  # every outcome exists from the start, at 0
+        self.last_reload = Gauge(
+            "flockwatch_rules_last_reload_timestamp_seconds", "Unix time of the last rule reload attempt.", registry=r
+        )
+        self.rules_loaded_at = Gauge(
+            "flockwatch_rules_loaded_timestamp_seconds", "Unix time the running rules were loaded.", registry=r
+        )
         self.build = Info("flockwatch_build", "flockwatch version.", registry=r)
         self.notifications = Counter(
             "flockwatch_notifications",
@@ -97,6 +127,7 @@ class Metrics:
         )
         self._match_children: dict[tuple[str, ...], Counter] = {}
         self._engine_children: dict[str, Counter] = {}
+        self._rule_time_children: dict[tuple[str, str], Counter] = {}
 
     def match(self, rule: str, pack: str, category: str, severity: str) -> None:
         key = (rule, pack, category, severity)
@@ -104,6 +135,13 @@ class Metrics:
         if c is None:
             c = self._match_children[key] = self.matches.labels(*key)
         c.inc()
+
+    def rule_time(self, rule: str, pack: str, seconds: float) -> None:
+        key = (rule, pack)
+        c = self._rule_time_children.get(key)
+        if c is None:
+            c = self._rule_time_children[key] = self.rule_seconds.labels(rule, pack)
+        c.inc(seconds)
 
     def engine_time(self, pack: str, seconds: float) -> None:
         c = self._engine_children.get(pack)

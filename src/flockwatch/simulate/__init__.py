@@ -1,1 +1,2 @@
-"""Synthetic Moltbook traffic for the demo, the benchmarks and tests (seeded, no real data)."""
+"""Synthetic Moltbook traffic, seeded (no real data): the simple firehose (worker demo,
+benchmarks) and the agent society with labelled incidents (`flockwatch simulate`)."""

@@ -26,11 +26,15 @@ import faust
 from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from flockwatch.alerts.alert import Alert
 from flockwatch.detect.compiled import CompiledPack
 from flockwatch.detect.engine import Engine
 from flockwatch.kafka.topics import ensure_topics
 from flockwatch.metrics.registry import Metrics
+from flockwatch.notify.notifier import Notifier
 from flockwatch.pipeline.processor import Processor
+from flockwatch.rules.reload import RuleSet
+from flockwatch.rules.watch import RuleWatcher, install_sighup
 from flockwatch.store.alert_store import AlertStore, StoredAlert
 from flockwatch.worker.app import RawSchema, create_app
 from flockwatch.worker.batch import BatchOutcome, BatchStep, Record, publication
@@ -49,7 +53,10 @@ STORE_ERRORS = (OperationalError, InterfaceError)  # worth retrying: the databas
 
 class WorkerRuntime:
     def __init__(self, settings: WorkerSettings, packs: Sequence[CompiledPack], metrics: Metrics | None = None,
-                 started: float | None = None):
+                 started: float | None = None, rule_paths: Sequence[str] | None = None,
+                 rules_poll_seconds: float = 5.0):
+        """`rule_paths`: where `packs` came from; given, the rules are reloaded on SIGHUP and
+        (every `rules_poll_seconds`, 0 = never) when a pack file changes."""
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.health = Health(started=started if started is not None else time.monotonic())
@@ -60,7 +67,8 @@ class WorkerRuntime:
         self.app = create_app(s, self.partitions)
         self.store = AlertStore(s.database_url)
         self.health.store_check = self._ping_store
-        stateful = any(r.detector.stateful for p in packs for r in p.rules if r.enabled)
+        # With reloads a stateful rule may arrive later, so the table must exist from the start.
+        stateful = bool(rule_paths) or any(r.detector.stateful for p in packs for r in p.rules if r.enabled)
         self.table: Any = None
         self.state: TableState | None = None
         if stateful:
@@ -68,9 +76,20 @@ class WorkerRuntime:
                                         schema=faust.Schema(key_serializer="json", value_serializer="json"))
             self.state = TableState(self.table.data)
             self._changelog = self.table.changelog_topic.get_topic_name()
-        engine = Engine(packs, metrics=self.metrics, state=self.state)
+        self.rules: RuleSet | None = None
+        self.watcher: RuleWatcher | None = None
+        engine: Engine | RuleSet
+        if rule_paths:
+            engine = self.rules = RuleSet(rule_paths, metrics=self.metrics, state=self.state, packs=list(packs),
+                                          on_alert=self._internal_alert)
+            self.watcher = RuleWatcher(self.rules, interval=rules_poll_seconds or 3600.0,
+                                       watch_files=rules_poll_seconds > 0)
+        else:
+            engine = Engine(packs, metrics=self.metrics, state=self.state)
         self.health.rules_loaded = len(engine.rules)
-        self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state)
+        self.notifier = Notifier(engine=self.store.engine, metrics=self.metrics)
+        self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state,
+                              notifier=self.notifier)
         self.lag = LagTracker(self.metrics, s.events_topic)
         self.events_topic = self.app.topic(s.events_topic, schema=RawSchema())
         self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
@@ -92,9 +111,15 @@ class WorkerRuntime:
                         self.settings.metrics_host, self.endpoints.port)
         worker = faust.Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
         worker.spinner = None  # terminal escape codes are noise in logs
+        if self.watcher is not None:
+            # Faust handles INT/TERM/USR1/USR2; unhandled, SIGHUP would kill the worker.
+            install_sighup(self.watcher)
+            self.watcher.start()
         try:
             worker.execute_from_commandline()
         finally:
+            if self.watcher is not None:
+                self.watcher.stop()
             if self.endpoints is not None:
                 self.endpoints.stop()
 
@@ -176,6 +201,23 @@ class WorkerRuntime:
         record, which cost more than the engine for a state-heavy batch."""
         return await self.app.producer.send(topic, key, value, partition, None, headers)
 
+    def _internal_alert(self, alert: Alert) -> None:
+        """An alert about flockwatch itself (a refused rule reload), raised on the rule
+        watcher's thread: stored like any other, then published from the event loop."""
+        stored = self.store.upsert([alert])
+        self.notifier.enqueue(stored)
+        for s in stored:
+            if s.changed:
+                self.metrics.alerts_stored.labels(s.alert.category, s.alert.severity).inc()
+        try:
+            loop = self.app.loop
+            for s in stored:
+                pub = publication(s)
+                asyncio.run_coroutine_threadsafe(
+                    self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers), loop)
+        except Exception:  # noqa: BLE001 - it is stored and logged; the topic copy is best effort
+            log.warning("could not publish internal alert %s", alert.rule_id, exc_info=True)
+
     def _ping_store(self) -> None:
         with self.store.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
@@ -204,6 +246,8 @@ class WorkerRuntime:
 
     async def _tick(self) -> None:
         self.health.tick()
+        if self.rules is not None:
+            self.health.rules_loaded = len(self.rules.rules)  # a reload may change it
         if self.health.ready_at is None:
             ok, _ = await asyncio.to_thread(self.health.ready)
             if ok and self.health.ready_at is not None:
