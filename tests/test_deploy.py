@@ -177,7 +177,7 @@ def test_rules_configmap_holds_packs_that_load(helm: Any, tmp_path: Path) -> Non
     for name, text in cm["data"].items():
         (tmp_path / name).write_text(text)
     packs = load_packs([tmp_path])
-    assert sorted(p.name + ".yaml" for p in packs) == sorted(cm["data"])
+    assert sorted(Path(p.file).name for p in packs) == sorted(cm["data"])
 
 
 def test_existing_secret_and_configmap_are_used_instead(helm: Any) -> None:

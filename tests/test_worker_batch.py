@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from flockwatch.cli.options import default_rules_dirs
 from flockwatch.detect.engine import Engine
 from flockwatch.metrics.registry import Metrics
 from flockwatch.pipeline.processor import Processor
 from flockwatch.rules.loader import load_packs
+from support.streams import BASELINE_PACK
 from flockwatch.store.alert_store import AlertStore
 from flockwatch.worker.batch import BatchStep, Record, publication
 from flockwatch.worker.table_state import TableState
@@ -36,7 +36,7 @@ NOW = datetime(2026, 2, 1, 10, 5, tzinfo=timezone.utc).timestamp()
 def make_step(db: Path) -> BatchStep:
     metrics = Metrics()
     state = TableState({})
-    engine = Engine(load_packs(list(default_rules_dirs())), metrics=metrics, state=state)
+    engine = Engine(load_packs([BASELINE_PACK]), metrics=metrics, state=state)
     return BatchStep(Processor(engine, metrics), AlertStore(f"sqlite:///{db}"), metrics, state, clock=lambda: NOW)
 
 

@@ -32,9 +32,16 @@ def write_stream(path: Path, n_synthetic: int, seed: int = 11, with_sample: bool
     return path
 
 
+# The worker's foundation tests pin the baseline pack: they prove the Kafka path
+# (storage, offsets, crashes, rebalances) and must not move when other packs change.
+# Cross-partition detectors and their repartitioning are proven in the cascades tests.
+BASELINE_PACK = Path(__file__).resolve().parents[2] / "rules" / "baseline.yaml"
+PINNED_RULES = {"FLOCKWATCH_RULES": str(BASELINE_PACK)}
+
+
 def scan_alerts(path: Path) -> dict[str, dict]:
     """`flockwatch scan` of the same file: fingerprint -> alert."""
-    r = run_cli("scan", str(path))
+    r = run_cli("scan", str(path), env=PINNED_RULES)
     assert r.returncode == 0, r.stderr.decode()
     return {a["fingerprint"]: a for a in map(json.loads, r.stdout.decode().splitlines())}
 
@@ -61,7 +68,7 @@ class Topics:
 def worker(broker: str, topics: Topics, database_url: str, tmp: Path, *extra: str, name: str = "worker") -> WorkerProcess:
     return WorkerProcess(
         broker, group=topics.group, topic=topics.events, database_url=database_url, data_dir=tmp / "faust",
-        log_path=tmp / f"{name}.log", env=cli_env(),
+        log_path=tmp / f"{name}.log", env=cli_env(PINNED_RULES),
         extra_args=("--alerts-topic", topics.alerts, "--dead-letter-topic", topics.dead_letter,
                     "--session-timeout", "2", "--commit-interval", "0.5", *extra),
     )

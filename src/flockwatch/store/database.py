@@ -42,8 +42,19 @@ def make_engine(url: str | None = None) -> Engine:
 
 
 def create_tables(engine: Engine) -> None:
-    # Import every table module so SQLModel.metadata knows all of them.
-    import flockwatch.store.notify_tables  # noqa: F401
-    import flockwatch.store.tables  # noqa: F401
+    """Create the store's own tables (alerts, notifications, lifecycle).
 
-    SQLModel.metadata.create_all(engine)
+    Only these, named explicitly: SQLModel's metadata also holds tables of whatever
+    else the process imported (the bridge's state, say), and creating those here
+    would make opening the alert store a write that depends on import order."""
+    import flockwatch.store.notify_tables as notify_tables
+    import flockwatch.store.tables as tables
+
+    own = [
+        m.__table__  # type: ignore[attr-defined]
+        for module in (tables, notify_tables)
+        for m in vars(module).values()
+        if isinstance(m, type) and issubclass(m, SQLModel) and hasattr(m, "__table__")
+        and m.__module__ == module.__name__
+    ]
+    SQLModel.metadata.create_all(engine, tables=own)
