@@ -1,0 +1,151 @@
+"""Text encodings that hide words from keyword rules: base64 (standard and URL-safe),
+base32, hex (plain, space-separated or \\x-escaped), URL percent-escapes and backslash
+escapes (\\uXXXX, \\xXX, \\UXXXXXXXX).
+
+A run only counts when it decodes to *text*: valid UTF-8, printable, with real words.
+That is what separates an encoded message from a hash, a key, a UUID, a hex id or a
+base58 address, all of which decode to binary noise. Each finder is gated by a cheap
+character test so plain prose pays almost nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Iterator
+from urllib.parse import unquote_plus
+
+from flockwatch.ciphers.config import EncodingSettings
+from flockwatch.ciphers.decoding import Decoding
+from flockwatch.ciphers.english import words_of
+
+DECODERS: frozenset[str] = frozenset({"base64", "base32", "hex", "url", "escapes"})
+
+_B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
+_B32_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9=])")
+_HEX_RE = re.compile(
+    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])"  # 69676e6f7265...
+    r"|(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[ :]){7,}[0-9a-fA-F]{2}(?![0-9A-Za-z])"  # 69 67 6e ...
+)
+_URL_RE = re.compile(r"\S*%[0-9A-Fa-f]{2}\S*")
+_PCT_RE = re.compile(r"%[0-9A-Fa-f]{2}")
+_ESC_RE = re.compile(r"(?:\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|U[0-9a-fA-F]{8})|[^\\\s\"'<>]{1,3}(?=\\[uxU]))+")
+_ONE_ESC = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|U([0-9a-fA-F]{8}))")
+
+
+def is_text(decoded: str, cfg: EncodingSettings) -> bool:
+    """Does a decoded string read as text rather than binary noise?"""
+    if len(decoded) < cfg.min_decoded_chars:
+        return False
+    printable = sum(1 for ch in decoded if ch.isprintable() or ch in "\n\r\t")
+    if printable / len(decoded) < cfg.min_printable:
+        return False
+    words = [w for w in words_of(decoded) if len(w) >= 2 and w.isalpha()]
+    return len(words) >= cfg.min_decoded_words
+
+
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def decode_base64(s: str) -> str | None:
+    body = s.rstrip("=")
+    if len(body) % 4 == 1:
+        return None
+    padded = body + "=" * (-len(body) % 4)
+    try:
+        if "-" in body or "_" in body:
+            raw = base64.urlsafe_b64decode(padded)
+        else:
+            raw = base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _utf8(raw)
+
+
+def decode_base32(s: str) -> str | None:
+    body = s.rstrip("=")
+    padded = body + "=" * (-len(body) % 8)
+    try:
+        raw = base64.b32decode(padded)
+    except (binascii.Error, ValueError):
+        return None
+    return _utf8(raw)
+
+
+def decode_hex(s: str) -> str | None:
+    try:
+        raw = bytes.fromhex(s.replace(":", " "))
+    except ValueError:
+        return None
+    return _utf8(raw)
+
+
+def decode_escapes(s: str) -> str:
+    def one(m: re.Match[str]) -> str:
+        code = int(m.group(1) or m.group(2) or m.group(3), 16)
+        return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else m.group()
+
+    return _ONE_ESC.sub(one, s)
+
+
+def _hit(cipher: str, text: str, start: int, end: int, plaintext: str) -> Decoding:
+    whole = end - start >= 0.8 * len(text.strip())
+    return Decoding(cipher, None, start, end, text[start:end], plaintext, whole)
+
+
+def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[Decoding]:
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= x or a >= y for x, y in taken)
+
+    if "hex" in enabled:
+        for m in _HEX_RE.finditer(text):
+            if len(m.group()) < cfg.min_encoded_chars:
+                continue
+            plain = decode_hex(m.group())
+            if plain is not None and is_text(plain, cfg):
+                taken.append(m.span())
+                yield _hit("hex", text, *m.span(), plain)
+    if "base32" in enabled:
+        for m in _B32_RE.finditer(text):
+            if not free(*m.span()):
+                continue
+            plain = decode_base32(m.group())
+            if plain is not None and is_text(plain, cfg):
+                taken.append(m.span())
+                yield _hit("base32", text, *m.span(), plain)
+    if "base64" in enabled:
+        for m in _B64_RE.finditer(text):
+            if len(m.group()) < cfg.min_encoded_chars or not free(*m.span()):
+                continue
+            plain = decode_base64(m.group())
+            if plain is not None and is_text(plain, cfg):
+                taken.append(m.span())
+                yield _hit("base64", text, *m.span(), plain)
+    if "url" in enabled and "%" in text:
+        for m in _URL_RE.finditer(text):
+            token = m.group()
+            if cfg.skip_urls and ("://" in token or token.startswith("www.")):
+                continue
+            if len(_PCT_RE.findall(token)) < cfg.min_escapes:
+                continue
+            plain = unquote_plus(token)
+            if is_text(plain, cfg):
+                yield _hit("url", text, *m.span(), plain)
+    if "escapes" in enabled and "\\" in text:
+        for m in _ESC_RE.finditer(text):
+            escapes = _ONE_ESC.findall(m.group())
+            if len(escapes) < cfg.min_escapes:
+                continue
+            codes = [int(a or b or c, 16) for a, b, c in escapes]
+            if cfg.escapes_ascii_only and sum(1 for c in codes if 32 <= c < 127) < cfg.min_escapes:
+                continue
+            plain = decode_escapes(m.group())
+            if is_text(plain, cfg):
+                yield _hit("escapes", text, *m.span(), plain)
