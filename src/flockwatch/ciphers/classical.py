@@ -23,31 +23,54 @@ class Verdict:
     key: int | str | None
     base_ratio: float  # dictionary share of the words as written
     ratio: float  # ... after decoding
+    first: int  # the words (indexes into the judged list) the verdict covers, after
+    last: int  # trimming edge words that are no English either way (names, jargon)
+
+
+def _trimmed_ratio(before: list[bool], after: list[bool], sizes: list[int]) -> tuple[float, float, int, int, int]:
+    """Dictionary shares before and after decoding, over the words left when edge words
+    that are no English either way are dropped (a name or a rare word next to the
+    ciphertext must not dilute it), and the letters gained."""
+    a, b = 0, len(sizes) - 1
+    while a < b and not before[a] and not after[a]:
+        a += 1
+    while b > a and not before[b] and not after[b]:
+        b -= 1
+    total = sum(sizes[a : b + 1]) or 1
+    hit_before = sum(n for n, h in zip(sizes[a : b + 1], before[a : b + 1]) if h)
+    hit_after = sum(n for n, h in zip(sizes[a : b + 1], after[a : b + 1]) if h)
+    return hit_before / total, hit_after / total, a, b, hit_after - hit_before
 
 
 def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str]) -> Verdict | None:
     """The most English decoding of `words` among the enabled keyless ciphers, or None
-    when none beats the words as written."""
-    alpha = [w for w in words if len(w) >= 2 and w.isalpha()]
-    if not alpha:
+    when none beats the words as written. Indexes in the verdict refer to `words`."""
+    index = [i for i, w in enumerate(words) if len(w) >= 2 and w.isalpha()]
+    if not index:
         return None
-    ratio = model.word_ratio
-    base = ratio(alpha)
-    best: Verdict | None = None
+    alpha = [words[i] for i in index]
+    vocab = model.vocab
+    sizes = [len(w) for w in alpha]
+    before = [w in vocab for w in alpha]
+    quick = model.word_ratio
+    base = quick(alpha)
+    candidates: list[tuple[str, int | str | None, list[bytes]]] = []
     joined = b" ".join(alpha)
     if "caesar" in decoders:
-        for k in range(1, 26):
-            r = ratio(joined.translate(_CAESAR_BYTES[k]).split())
-            if r > base and (best is None or r > best.ratio):
-                best = Verdict(caesar.cipher_name(k), k, base, r)
+        candidates.extend((caesar.cipher_name(k), k, joined.translate(_CAESAR_BYTES[k]).split()) for k in range(1, 26))
     if "atbash" in decoders:
-        r = ratio(joined.translate(_ATBASH_BYTES).split())
-        if r > base and (best is None or r > best.ratio):
-            best = Verdict("atbash", None, base, r)
+        candidates.append(("atbash", None, joined.translate(_ATBASH_BYTES).split()))
     if "reversed" in decoders:
-        r = ratio([w[::-1] for w in alpha])
-        if r > base and (best is None or r > best.ratio):
-            best = Verdict("reversed", None, base, r)
+        candidates.append(("reversed", None, [w[::-1] for w in alpha]))
+    best: Verdict | None = None
+    best_gain = 0
+    for cipher, key, decoded in candidates:
+        if quick(decoded) <= base:
+            continue  # cheap reject before the per-word trimming
+        after = [w in vocab for w in decoded]
+        r0, r1, a, b, gain = _trimmed_ratio(before, after, sizes)
+        if gain > best_gain:  # most letters turned into English wins
+            best_gain, best = gain, Verdict(cipher, key, r0, r1, index[a], index[b])
     return best
 
 

@@ -38,7 +38,8 @@ class SubstitutionSettings(_Section):
     min_letters: int = Field(80, ge=20)
     ioc_range: tuple[float, float] = (0.052, 0.09)  # monoalphabetic keeps English's 0.066
     max_word_ratio: float = Field(0.35, ge=0, le=1, description="skip text already this English")
-    restarts: int = Field(4, ge=1, le=50)
+    restarts: int = Field(10, ge=1, le=50, description="climbs from different starting keys")
+    word_weight: float = Field(1.0, ge=0, description="weight of the dictionary share in the climb's score")
     max_sweeps: int = Field(40, ge=1)
     accept_word_ratio: float = Field(0.7, ge=0, le=1)
     report_unsolved: bool = False
@@ -67,7 +68,7 @@ class EncodingSettings(_Section):
 class LeetSettings(_Section):
     min_words: int = Field(3, ge=1, description="leet words that decode to dictionary words")
     min_word_len: int = Field(3, ge=2)
-    min_share: float = Field(0.2, ge=0, le=1, description="leet words / words of the text")
+    min_share: float = Field(0.3, ge=0, le=1, description="leet words / words from the first leet word to the last")
 
 
 class ScanConfig(_Section):

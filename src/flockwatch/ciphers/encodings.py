@@ -30,7 +30,9 @@ _HEX_RE = re.compile(
 )
 _URL_RE = re.compile(r"\S*%[0-9A-Fa-f]{2}\S*")
 _PCT_RE = re.compile(r"%[0-9A-Fa-f]{2}")
-_ESC_RE = re.compile(r"(?:\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|U[0-9a-fA-F]{8})|[^\\\s\"'<>]{1,3}(?=\\[uxU]))+")
+_ONE = r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|U[0-9a-fA-F]{8})"
+# Escapes, with at most three literal characters between two of them.
+_ESC_RE = re.compile(rf"{_ONE}(?:[^\\\n\"'<>]{{0,3}}{_ONE})*")
 _ONE_ESC = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2})|U([0-9a-fA-F]{8}))")
 
 
@@ -41,8 +43,11 @@ def is_text(decoded: str, cfg: EncodingSettings) -> bool:
     printable = sum(1 for ch in decoded if ch.isprintable() or ch in "\n\r\t")
     if printable / len(decoded) < cfg.min_printable:
         return False
+    # Words separated by spaces, as prose has: a decoded JSON blob or key=value string
+    # ('{"alg":"HS256"}' from a JWT) is data, not a hidden message.
+    spaced = [t for t in decoded.split() if any(c.isalpha() for c in t)]
     words = [w for w in words_of(decoded) if len(w) >= 2 and w.isalpha()]
-    return len(words) >= cfg.min_decoded_words
+    return len(spaced) >= cfg.min_decoded_words and len(words) >= cfg.min_decoded_words
 
 
 def _utf8(raw: bytes) -> str | None:

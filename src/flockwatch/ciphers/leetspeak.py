@@ -56,30 +56,34 @@ def find(text: str, cfg: LeetSettings, model: EnglishModel) -> Decoding | None:
     if not _HINT_RE.search(text):
         return None
     replaced: list[tuple[int, int, str]] = []
+    short: list[tuple[int, int, str]] = []  # "t0", "m3": decoded, but too short to count
     for m in _TOKEN_RE.finditer(text):
         token = m.group()
         if not any(c.isalpha() for c in token):
             continue
-        word = deleet_word(token, model, cfg.min_word_len)
+        word = deleet_word(token, model, 2)
         if word is None:
             continue
         core = token.lower().strip("!|+$@")
         offset = token.lower().index(core)
         start = m.start() + offset
-        replaced.append((start, start + len(core), _match_case(token[offset:offset + len(core)], word)))
+        hit = (start, start + len(core), _match_case(token[offset:offset + len(core)], word))
+        (replaced if len(word) >= cfg.min_word_len else short).append(hit)
     if len(replaced) < cfg.min_words:
         return None
-    n_words = len(words_of(text)) or 1
+    # Density where the leet words are (a leet sentence inside a plain post counts),
+    # not over the whole text.
+    start, end = replaced[0][0], replaced[-1][1]
+    n_words = len(words_of(text[start:end])) or 1
     if len(replaced) / n_words < cfg.min_share:
         return None
     parts, pos = [], 0
-    for a, b, word in replaced:
+    for a, b, word in sorted(replaced + short):
         parts.append(text[pos:a])
         parts.append(word)
         pos = b
     parts.append(text[pos:])
     plaintext = "".join(parts)
-    start, end = replaced[0][0], replaced[-1][1]
     return Decoding(
         "leetspeak", None, start, end, text[start:end], plaintext,
         whole=end - start >= 0.8 * len(text.strip()),

@@ -15,7 +15,6 @@ difference:
 from __future__ import annotations
 
 import re
-from functools import cached_property
 
 from flockwatch.ciphers import classical, encodings, leetspeak, substitution, vigenere
 from flockwatch.ciphers.config import CLASSICAL, ScanConfig
@@ -38,18 +37,12 @@ class CipherScanner:
         self.foreign = frozenset(w.lower().encode() for w in config.foreign_stopwords)
         self.ignore = [re.compile(p) for p in config.ignore_patterns]
 
-    @cached_property
-    def _ignore_any(self) -> re.Pattern[str] | None:
-        if not self.ignore:
-            return None
-        return re.compile("|".join(f"(?:{p.pattern})" for p in self.ignore))
-
     def scan(self, text: str) -> list[Decoding]:
         cfg = self.config
         if len(text) > cfg.max_chars:
             text = text[: cfg.max_chars]
-        if self._ignore_any is not None and self._ignore_any.search(text):
-            text = self._ignore_any.sub(lambda m: " " * len(m.group()), text)
+        for pattern in self.ignore:  # blanked, same length, so offsets hold
+            text = pattern.sub(lambda m: " " * len(m.group()), text)
         found: list[Decoding] = []
         if self.encodings:
             found.extend(encodings.find(text, self.encodings, cfg.encodings))
@@ -74,27 +67,37 @@ class CipherScanner:
         n_words = sum(1 for w in tokens.words if w.isalpha() and len(w) >= 2)
         out = []
         for run in runs:
-            run_words = sum(1 for w in run.words if w.isalpha() and len(w) >= 2)
-            whole = n_words > 0 and run_words / n_words >= sp.whole_text_share
-            start, end = (0, len(text)) if whole else (run.start, run.end)
-            while start < end and text[start].isspace():
-                start += 1
-            while end > start and text[end - 1].isspace():
-                end -= 1
-            decoded = self._keyless(text, run, start, end, whole)
+            decoded = self._keyless(text, run, n_words)
             if decoded is None:
+                start, end, whole = self._extent(text, run, 0, len(run.words) - 1, n_words)
                 decoded = self._keyed(text, run, start, end, whole)
             if decoded is not None:
                 out.append(decoded)
         return out
 
-    def _keyless(self, text: str, run: Run, start: int, end: int, whole: bool) -> Decoding | None:
+    def _extent(self, text: str, run: Run, first: int, last: int, n_words: int) -> tuple[int, int, bool]:
+        """Character span of run words first..last; the whole text when they are
+        nearly all of its words."""
+        words = sum(1 for w in run.words[first : last + 1] if w.isalpha() and len(w) >= 2)
+        whole = n_words > 0 and words / n_words >= self.config.spans.whole_text_share
+        start, end = (0, len(text)) if whole else (run.offsets[first][0], run.offsets[last][1])
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if not whole:  # keep the run's closing punctuation: "... shaqf." decodes whole
+            while end < len(text) and text[end] in ".!?,;:'\")":
+                end += 1
+        return start, end, whole
+
+    def _keyless(self, text: str, run: Run, n_words: int) -> Decoding | None:
         acc, model = self.config.accept, self.model
         verdict = classical.judge(run.words, model, self.classical)
         if verdict is None or verdict.ratio < acc.min_word_ratio:
             return None
         if verdict.ratio - verdict.base_ratio < acc.min_ratio_gain:
             return None
+        start, end, whole = self._extent(text, run, verdict.first, verdict.last, n_words)
         encoded = text[start:end]
         plaintext, key = classical.decode(encoded, verdict, model)
         plain_words = [w for w in words_of(plaintext) if w.isalpha()]

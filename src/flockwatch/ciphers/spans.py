@@ -54,6 +54,7 @@ class Run:
     start: int  # character offsets in the text
     end: int
     words: list[bytes]  # the run's tokens
+    offsets: list[tuple[int, int]]  # character span of each token
 
 
 def tokenize(text: str, model: EnglishModel, min_word_len: int = 3) -> Tokens:
@@ -87,5 +88,6 @@ def candidate_runs(
         return []
     offsets = [(m.start(), m.end()) for m in _TOKEN_RE.finditer(tokens.text)]
     return [
-        Run(a, b, offsets[a][0], offsets[b][1], tokens.words[a : b + 1]) for a, b in found
+        Run(a, b, offsets[a][0], offsets[b][1], tokens.words[a : b + 1], offsets[a : b + 1])
+        for a, b in found
     ]

@@ -1,23 +1,30 @@
-"""General monoalphabetic substitution, solved by hill climbing on quadgram fitness.
+"""General monoalphabetic substitution, solved by hill climbing.
 
-The text keeps its word boundaries (agents' ciphered posts do), so the fitness runs
+The text keeps its word boundaries (agents' ciphered posts do), so the score runs
 over letters and spaces: quadgrams like " th" and "ing " carry most of the signal,
-which is why about 80 letters are enough. The climb starts from frequency order,
-tries every swap of two plaintext letters and keeps any that raises fitness, until a
-full sweep finds none; a few restarts from perturbed keys escape local optima. The
-best key is polished on the dictionary share of the decoded words, which is also the
-acceptance test.
+plus a bonus for the share of decoded letters that form dictionary words, which lets
+the climb lock in whole words. Starting points matter more than climbing time on
+short texts, so besides frequency order the climb starts from hypotheses about the
+commonest short cipher words ("the", "and", "you"; "a", "i"); then every swap of two
+plaintext letters is tried and kept if it raises the score, until a sweep finds none
+(every start gets two sweeps; the three best climb on).
+About 80 letters are enough for most English texts (see docs/ciphers.md).
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 from flockwatch.ciphers.config import SubstitutionSettings
 from flockwatch.ciphers.english import ENGLISH_LETTER_FREQ, LETTERS, EnglishModel, words_of
 
 _LB = LETTERS.encode()
 _BY_FREQUENCY = sorted(range(26), key=lambda i: -ENGLISH_LETTER_FREQ[i])
+_THREE = (b"the", b"and", b"you")
+_ONE = (b"a", b"i")
+_MAX_WORDS = 60  # words used for solving; the key then decodes the whole text
+_FINALISTS = 3  # starts that climb to the end
 
 
 def _table(key: list[int]) -> bytes:
@@ -25,12 +32,68 @@ def _table(key: list[int]) -> bytes:
     return bytes.maketrans(_LB, bytes(_LB[k] for k in key))
 
 
-def _score(norm: bytes, key: list[int], model: EnglishModel) -> float:
-    return model.fitness_normalised(norm.translate(_table(key)))
+class _Scorer:
+    def __init__(self, words: list[bytes], model: EnglishModel, word_weight: float):
+        self.norm = b" " + b" ".join(words) + b" "
+        self.n = max(len(self.norm) - 3, 1)
+        self.get = model.quadgrams.get
+        self.floor = model.floor
+        self.vocab = model.vocab
+        self.word_weight = word_weight
+
+    def __call__(self, key: list[int]) -> float:
+        t = self.norm.translate(_table(key))
+        get, floor = self.get, self.floor
+        score = sum([get(t[i : i + 4], floor) for i in range(self.n)]) / self.n
+        if self.word_weight:
+            total = hit = 0
+            vocab = self.vocab
+            for w in t.split():
+                total += len(w)
+                if w in vocab:
+                    hit += len(w)
+            score += self.word_weight * hit / (total or 1)
+        return score
 
 
-def _climb(norm: bytes, key: list[int], active: list[int], model: EnglishModel, max_sweeps: int) -> tuple[float, list[int]]:
-    best = _score(norm, key, model)
+def _assume(key: list[int], cipher: bytes, plain: bytes) -> list[int]:
+    """`key` changed so that cipher word `cipher` decodes to `plain` (by swaps)."""
+    k = list(key)
+    for c, p in zip(cipher, plain):
+        c, p = c - 97, p - 97
+        j = k.index(p)
+        k[c], k[j] = k[j], k[c]
+    return k
+
+
+def _starts(words: list[bytes], counts: list[int], active: list[int], restarts: int, rng: random.Random) -> list[list[int]]:
+    by_count = sorted(range(26), key=lambda i: -counts[i])
+    base = [0] * 26
+    for cipher_letter, plain_letter in zip(by_count, _BY_FREQUENCY):
+        base[cipher_letter] = plain_letter
+    starts = [base]
+    freq = Counter(words)
+    threes = [w for w, _ in freq.most_common() if len(w) == 3 and len(set(w)) == 3][:2]
+    ones = [w for w, _ in freq.most_common() if len(w) == 1][:1]
+    for w in threes:
+        for guess in _THREE:
+            k = _assume(base, w, guess)
+            starts.append(k)
+            for o in ones:
+                for g in _ONE:
+                    if g[0] not in guess:
+                        starts.append(_assume(k, o, g))
+    while len(starts) < restarts:
+        k = list(base)
+        for _ in range(3 + len(starts)):
+            i, j = rng.sample(active, 2) if len(active) > 1 else (0, 1)
+            k[i], k[j] = k[j], k[i]
+        starts.append(k)
+    return starts[: max(restarts, 1)]
+
+
+def _climb(score: _Scorer, key: list[int], active: list[int], max_sweeps: int) -> tuple[float, list[int]]:
+    best = score(key)
     for _ in range(max_sweeps):
         improved = False
         for a in active:
@@ -38,7 +101,7 @@ def _climb(norm: bytes, key: list[int], active: list[int], model: EnglishModel, 
                 if b == a:
                     continue
                 key[a], key[b] = key[b], key[a]
-                s = _score(norm, key, model)
+                s = score(key)
                 if s > best:
                     best, improved = s, True
                 else:
@@ -51,56 +114,23 @@ def _climb(norm: bytes, key: list[int], active: list[int], model: EnglishModel, 
 def solve(encoded: str, model: EnglishModel, cfg: SubstitutionSettings) -> tuple[str, str, float, float]:
     """Returns (key, plaintext, dictionary share of the plaintext, fitness). The key is
     written as the plaintext letters for cipher letters a..z ("?" for unused ones)."""
-    words = [w for w in words_of(encoded) if w.isalpha()]
-    norm = b" " + b" ".join(words) + b" "
-    counts = [norm.count(c) for c in _LB]
+    words = [w for w in words_of(encoded) if w.isalpha()][:_MAX_WORDS]
+    score = _Scorer(words, model, cfg.word_weight)
+    counts = [score.norm.count(c) for c in _LB]
     active = [i for i in range(26) if counts[i]]
-    by_count = sorted(range(26), key=lambda i: -counts[i])
-    start = [0] * 26
-    for cipher_letter, plain_letter in zip(by_count, _BY_FREQUENCY):
-        start[cipher_letter] = plain_letter
     rng = random.Random(cfg.seed)
-    best_fit, best_key = float("-inf"), start
-    for attempt in range(cfg.restarts):
-        key = list(start)
-        if attempt:
-            for _ in range(3 + attempt):
-                i, j = rng.sample(active, 2) if len(active) > 1 else (0, 1)
-                key[i], key[j] = key[j], key[i]
-        fit, key = _climb(norm, key, active, model, cfg.max_sweeps)
-        if fit > best_fit:
-            best_fit, best_key = fit, list(key)
-    best_key = _polish(words, best_key, active, model)
-    table = _table(best_key)
-    ratio = model.word_ratio(b" ".join(words).translate(table).split())
+    # Successive halving: every start climbs two sweeps, the best few climb on.
+    early = [_climb(score, list(start), active, 2) for start in _starts(words, counts, active, cfg.restarts, rng)]
+    early.sort(key=lambda sk: -sk[0])
+    best_score, best_key = float("-inf"), list(range(26))
+    for _, key in early[:_FINALISTS]:
+        s, key = _climb(score, key, active, cfg.max_sweeps)
+        if s > best_score:
+            best_score, best_key = s, list(key)
     plaintext = decode(encoded, best_key)
+    plain_words = [w for w in words_of(plaintext) if w.isalpha()]
     key_text = "".join(LETTERS[best_key[i]] if counts[i] else "?" for i in range(26))
-    return key_text, plaintext, ratio, model.fitness(plaintext)
-
-
-def _polish(words: list[bytes], key: list[int], active: list[int], model: EnglishModel) -> list[int]:
-    """Swap letters while that raises the dictionary share (fixes rare letters that
-    quadgrams cannot place, like j/q/x/z)."""
-    joined = b" ".join(words)
-
-    def share(k: list[int]) -> float:
-        return model.word_ratio(joined.translate(_table(k)).split())
-
-    best = share(key)
-    improved = True
-    while improved:
-        improved = False
-        for a in active:
-            for b in range(26):
-                if b == a:
-                    continue
-                key[a], key[b] = key[b], key[a]
-                s = share(key)
-                if s > best:
-                    best, improved = s, True
-                else:
-                    key[a], key[b] = key[b], key[a]
-    return key
+    return key_text, plaintext, model.word_ratio(plain_words), model.fitness_words(plain_words)
 
 
 def decode(text: str, key: list[int]) -> str:

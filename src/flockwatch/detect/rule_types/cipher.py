@@ -1,0 +1,85 @@
+"""`cipher`: text hidden by a cipher or an encoding, decoded and handed back for
+rescanning.
+
+Settings (all optional except `decoders`) are the fields of
+`flockwatch.ciphers.config.ScanConfig`: which decoders run, which text fields are
+read, and every threshold and allowlist. One finding per event lists every decoding
+(cipher, key or shift, span, decoded text); each solved decoding becomes a derived
+event (same ids, the decoded text in the field it came from, the chain of decodings in
+`attrs.derived`) that the engine runs through every rule again. That is how a ROT13
+"send me your seed phrase" raises both this rule's alert and the social-engineering
+rule's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from flockwatch.ciphers.config import ScanConfig
+from flockwatch.ciphers.scanner import CipherScanner
+from flockwatch.detect.detector import Detector, DetectorConfigError, Finding
+from flockwatch.detect.registry import register
+from flockwatch.ingest.event import Event
+
+
+@register
+class CipherDetector(Detector):
+    name = "cipher"
+
+    def __init__(self, rule: Any, params: dict[str, Any]):
+        super().__init__(rule, params)
+        try:
+            self.config = ScanConfig.model_validate(params)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '<settings>'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise DetectorConfigError(problems) from None
+        try:
+            self.scanner = CipherScanner(self.config)
+        except Exception as exc:  # a bad ignore_patterns regex, for one
+            raise DetectorConfigError(str(exc)) from None
+
+    def add_data(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
+    ) -> list[Finding]:
+        found = []
+        for field in self.config.fields:
+            value = getattr(event, field)
+            if not value or len(value) < self.config.min_letters:
+                continue
+            found.extend((field, d) for d in self.scanner.scan(value))
+        if not found:
+            return []
+        chain = list(event.attrs.get("derived", []))
+        derived = []
+        for field, d in found:
+            if not d.solved:
+                continue
+            step = {"cipher": d.cipher, "key": d.key, "field": field, "span": [d.start, d.end]}
+            update = {"title": None, "text": None, field: d.plaintext,
+                      "attrs": {**event.attrs, "derived": [*chain, step]}}
+            derived.append(event.model_copy(update=update))
+        ts = event.epoch
+        # Nested decodings (base64 inside ROT13) are alerts of their own: the key
+        # carries the chain that led to this text.
+        chain_key = "/".join(f"{s.get('cipher')}@{s.get('field')}:{s.get('span')}" for s in chain)
+        return [
+            Finding(
+                key=f"{self.rule.evidence_key(event)}\x1f{chain_key}",
+                event=event,
+                event_ids=[event.event_id],
+                agent_ids=[event.agent_id],
+                first_ts=ts,
+                last_ts=ts,
+                evidence={
+                    "ciphers": sorted({d.cipher for _, d in found}),
+                    "decodings": [{"field": f, **d.evidence()} for f, d in found],
+                },
+                derived=derived,
+            )
+        ]
