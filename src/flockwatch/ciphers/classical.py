@@ -6,7 +6,7 @@ decoded characters before believing it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from flockwatch.ciphers import atbash, caesar, reversal
@@ -15,6 +15,7 @@ from flockwatch.ciphers.english import LETTERS, EnglishModel
 _LB = LETTERS.encode()
 _CAESAR_BYTES = tuple(bytes.maketrans(_LB, (_LB[-k:] + _LB[:-k]) if k else _LB) for k in range(26))
 _ATBASH_BYTES = bytes.maketrans(_LB, _LB[::-1])
+_FRONT_RUNNERS = 3  # candidates scored in full after the quick ranking
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,15 @@ def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str])
         candidates.append(("atbash", None, joined.translate(_ATBASH_BYTES).split()))
     if "reversed" in decoders:
         candidates.append(("reversed", None, [w[::-1] for w in alpha]))
+    # Rank candidates in C first (how many distinct words become English), then score
+    # only the front runners word by word.
+    hits = [len(vocab.intersection(decoded)) for _, _, decoded in candidates]
+    if max(hits, default=0) == 0:
+        return None
+    front = sorted(range(len(candidates)), key=lambda i: -hits[i])[:_FRONT_RUNNERS]
     best: Verdict | None = None
     best_gain = 0
-    for cipher, key, decoded in candidates:
+    for cipher, key, decoded in (candidates[i] for i in front):
         if quick(decoded) <= base:
             continue  # cheap reject before the per-word trimming
         after = [w in vocab for w in decoded]
@@ -72,6 +79,17 @@ def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str])
         if gain > best_gain:  # most letters turned into English wins
             best_gain, best = gain, Verdict(cipher, key, r0, r1, index[a], index[b])
     return best
+
+
+def word_decoder(verdict: Verdict) -> Callable[[bytes], bytes]:
+    """Decode one folded word the way the verdict says."""
+    if verdict.cipher in ("rot13", "caesar"):
+        assert isinstance(verdict.key, int)
+        table = _CAESAR_BYTES[verdict.key]
+        return lambda w: w.translate(table)
+    if verdict.cipher == "atbash":
+        return lambda w: w.translate(_ATBASH_BYTES)
+    return lambda w: w[::-1]
 
 
 def decode(text: str, verdict: Verdict, model: EnglishModel) -> tuple[str, int | str | None]:

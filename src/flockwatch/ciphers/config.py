@@ -34,10 +34,19 @@ class AcceptSettings(_Section):
     min_long_words: int = Field(2, ge=0, description="decoded dictionary words of 4+ letters")
 
 
+class ShapeSettings(_Section):
+    """Natural languages spread vowels through every word and keep a ~38% share of
+    them; a substitution or polyalphabetic cipher scrambles both. The solvers only run
+    on runs whose shape says so (cheap, and it keeps real foreign text out)."""
+
+    min_vowelless_share: float = Field(0.2, ge=0, le=1, description="share of 3+ letter words with no aeiouy")
+    vowel_share_range: tuple[float, float] = (0.32, 0.52)  # aeiou share outside this range also counts
+
+
 class SubstitutionSettings(_Section):
     min_letters: int = Field(80, ge=20)
     ioc_range: tuple[float, float] = (0.052, 0.09)  # monoalphabetic keeps English's 0.066
-    max_word_ratio: float = Field(0.35, ge=0, le=1, description="skip text already this English")
+    max_word_ratio: float = Field(0.2, ge=0, le=1, description="skip text already this English")
     restarts: int = Field(10, ge=1, le=50, description="climbs from different starting keys")
     word_weight: float = Field(1.0, ge=0, description="weight of the dictionary share in the climb's score")
     max_sweeps: int = Field(40, ge=1)
@@ -50,8 +59,8 @@ class VigenereSettings(_Section):
     min_letters: int = Field(60, ge=20)
     max_ioc: float = Field(0.052, gt=0, description="polyalphabetic text is flatter than English")
     max_period: int = Field(12, ge=2, le=40)
-    min_period_ioc: float = Field(0.055, gt=0, description="mean column IoC that marks the period")
-    max_word_ratio: float = Field(0.35, ge=0, le=1)
+    min_period_ioc: float = Field(0.05, gt=0, description="mean column IoC a candidate period needs")
+    max_word_ratio: float = Field(0.2, ge=0, le=1)
     accept_word_ratio: float = Field(0.7, ge=0, le=1)
 
 
@@ -80,6 +89,7 @@ class ScanConfig(_Section):
     accept: AcceptSettings = AcceptSettings()
     substitution: SubstitutionSettings = SubstitutionSettings()
     vigenere: VigenereSettings = VigenereSettings()
+    shape: ShapeSettings = ShapeSettings()
     encodings: EncodingSettings = EncodingSettings()
     leetspeak: LeetSettings = LeetSettings()
     # Allowlists

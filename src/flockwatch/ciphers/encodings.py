@@ -22,12 +22,8 @@ from flockwatch.ciphers.english import words_of
 
 DECODERS: frozenset[str] = frozenset({"base64", "base32", "hex", "url", "escapes"})
 
-_B64_RE = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
-_B32_RE = re.compile(r"(?<![A-Za-z0-9])[A-Z2-7]{16,}={0,6}(?![A-Za-z0-9=])")
-_HEX_RE = re.compile(
-    r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}){8,}(?![0-9A-Za-z])"  # 69676e6f7265...
-    r"|(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[ :]){7,}[0-9a-fA-F]{2}(?![0-9A-Za-z])"  # 69 67 6e ...
-)
+_B64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,6}")  # run on long tokens only
+_SPACED_HEX_RE = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[ :]){7,}[0-9a-fA-F]{2}(?![0-9A-Za-z])")  # 69 67 6e ...
 _URL_RE = re.compile(r"\S*%[0-9A-Fa-f]{2}\S*")
 _PCT_RE = re.compile(r"%[0-9A-Fa-f]{2}")
 _ONE = r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|U[0-9a-fA-F]{8})"
@@ -103,36 +99,52 @@ def _hit(cipher: str, text: str, start: int, end: int, plaintext: str) -> Decodi
     return Decoding(cipher, None, start, end, text[start:end], plaintext, whole)
 
 
+def _long_tokens(text: str, tokens: list[str], lengths: list[int], min_chars: int) -> list[tuple[int, str]]:
+    """Whitespace-separated tokens of at least `min_chars`, with their offsets. Base64,
+    base32 and plain hex runs live only inside such tokens, so the regexes run on
+    these few tokens, not over the whole text."""
+    if not tokens or max(lengths) < min_chars:
+        return []
+    out, pos = [], 0
+    for t in [t for t in tokens if len(t) >= min_chars]:
+        # Only short tokens lie between two long ones, and a short token cannot
+        # contain a long one, so the next occurrence is the right one.
+        pos = text.find(t, pos)
+        out.append((pos, t))
+        pos += len(t)
+    return out
+
+
 def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[Decoding]:
     taken: list[tuple[int, int]] = []
 
     def free(a: int, b: int) -> bool:
         return all(b <= x or a >= y for x, y in taken)
 
-    if "hex" in enabled:
-        for m in _HEX_RE.finditer(text):
-            if len(m.group()) < cfg.min_encoded_chars:
+    tokens = text.split()
+    lengths = list(map(len, tokens))
+    for offset, token in _long_tokens(text, tokens, lengths, cfg.min_encoded_chars):
+        # One regex pass per long token finds runs of the base64 alphabet, which holds
+        # the base32 and hex alphabets too; string methods (C) then say which it is.
+        for m in _B64_RE.finditer(token):
+            run = m.group()
+            if len(run) < cfg.min_encoded_chars:
                 continue
+            a, b = offset + m.start(), offset + m.end()
+            for cipher in _kinds(run):
+                if cipher not in enabled:
+                    continue
+                plain = _DECODE[cipher](run)
+                if plain is not None and is_text(plain, cfg):
+                    taken.append((a, b))
+                    yield _hit(cipher, text, a, b, plain)
+                    break
+    # "69 67 6e ..." needs eight two-character hex tokens (English has "is", "to", ...).
+    if "hex" in enabled and lengths.count(2) >= 8 and sum(map(_HEX_PAIRS.__contains__, tokens)) >= 8:
+        for m in _SPACED_HEX_RE.finditer(text):
             plain = decode_hex(m.group())
-            if plain is not None and is_text(plain, cfg):
-                taken.append(m.span())
+            if free(*m.span()) and plain is not None and is_text(plain, cfg):
                 yield _hit("hex", text, *m.span(), plain)
-    if "base32" in enabled:
-        for m in _B32_RE.finditer(text):
-            if not free(*m.span()):
-                continue
-            plain = decode_base32(m.group())
-            if plain is not None and is_text(plain, cfg):
-                taken.append(m.span())
-                yield _hit("base32", text, *m.span(), plain)
-    if "base64" in enabled:
-        for m in _B64_RE.finditer(text):
-            if len(m.group()) < cfg.min_encoded_chars or not free(*m.span()):
-                continue
-            plain = decode_base64(m.group())
-            if plain is not None and is_text(plain, cfg):
-                taken.append(m.span())
-                yield _hit("base64", text, *m.span(), plain)
     if "url" in enabled and "%" in text:
         for m in _URL_RE.finditer(text):
             token = m.group()
@@ -154,3 +166,21 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[
             plain = decode_escapes(m.group())
             if is_text(plain, cfg):
                 yield _hit("escapes", text, *m.span(), plain)
+
+
+_DECODE = {"hex": decode_hex, "base32": decode_base32, "base64": decode_base64}
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+_HEX_PAIRS = frozenset(a + b for a in _HEX_DIGITS for b in _HEX_DIGITS)
+_BASE32_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567="
+
+
+def _kinds(run: str) -> list[str]:
+    """Encodings a run of the base64 alphabet may be in, most specific first (the
+    alphabets nest: hex digits and base32 letters are base64 characters too)."""
+    kinds = []
+    if len(run) % 2 == 0 and not run.strip(_HEX_DIGITS):
+        kinds.append("hex")
+    if not run.strip(_BASE32_CHARS):
+        kinds.append("base32")
+    kinds.append("base64")
+    return kinds

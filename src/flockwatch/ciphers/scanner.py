@@ -20,7 +20,24 @@ from flockwatch.ciphers import classical, encodings, leetspeak, substitution, vi
 from flockwatch.ciphers.config import CLASSICAL, ScanConfig
 from flockwatch.ciphers.decoding import Decoding
 from flockwatch.ciphers.english import EnglishModel, english, index_of_coincidence, letter_counts, words_of
-from flockwatch.ciphers.spans import Run, candidate_runs, tokenize
+from flockwatch.ciphers.spans import Run, Tokens, candidate_runs, tokenize
+
+
+_VOWELS_Y = frozenset(b"aeiouy")
+
+
+def _without_acronyms(text: str, run: Run) -> list[bytes]:
+    """The run's words less short all-capitals tokens (BTC, ETH, LLM) when the run also
+    has lower-case words: tickers and acronyms have no vowels to scramble."""
+    spans = run.offsets[run.first : run.last + 1]
+    caps = [text[a:b].isupper() and b - a <= 5 for a, b in spans]
+    if all(caps):
+        return run.words
+    return [w for w, c in zip(run.words, caps) if not c]
+
+
+def _has_word(s: str) -> bool:
+    return any(len(w) >= 2 and w.isalpha() for w in words_of(s))
 
 
 class CipherScanner:
@@ -59,7 +76,7 @@ class CipherScanner:
     def _classical(self, text: str) -> list[Decoding]:
         cfg, model = self.config, self.model
         sp = cfg.spans
-        tokens = tokenize(text, model, sp.min_word_len)
+        tokens = tokenize(text, model, sp.min_word_len, sp.min_unknown_words)
         runs = candidate_runs(tokens, model, min_unknown=sp.min_unknown_words,
                               min_unknown_share=sp.min_unknown_share)
         if not runs:
@@ -67,37 +84,51 @@ class CipherScanner:
         n_words = sum(1 for w in tokens.words if w.isalpha() and len(w) >= 2)
         out = []
         for run in runs:
-            decoded = self._keyless(text, run, n_words)
+            decoded = self._keyless(text, tokens, run, n_words)
             if decoded is None:
-                start, end, whole = self._extent(text, run, 0, len(run.words) - 1, n_words)
-                decoded = self._keyed(text, run, start, end, whole)
+                decoded = self._keyed(text, run, *self._extent(text, tokens, run.first, run.last, n_words, run))
             if decoded is not None:
                 out.append(decoded)
         return out
 
-    def _extent(self, text: str, run: Run, first: int, last: int, n_words: int) -> tuple[int, int, bool]:
-        """Character span of run words first..last; the whole text when they are
-        nearly all of its words."""
-        words = sum(1 for w in run.words[first : last + 1] if w.isalpha() and len(w) >= 2)
+    def _extent(self, text: str, tokens: Tokens, first: int, last: int, n_words: int, run: Run) -> tuple[int, int, bool]:
+        """Character span of tokens first..last, and whether they are (nearly) all the
+        words of the text. A whole-text span, or one with nothing but punctuation,
+        digits or symbols beyond it, reaches the text's edges."""
+        words = sum(1 for w in tokens.words[first : last + 1] if w.isalpha() and len(w) >= 2)
         whole = n_words > 0 and words / n_words >= self.config.spans.whole_text_share
-        start, end = (0, len(text)) if whole else (run.offsets[first][0], run.offsets[last][1])
+        start, end = run.offsets[first][0], run.offsets[last][1]
+        if whole or not _has_word(text[:start]):
+            start = 0
+        if whole or not _has_word(text[end:]):
+            end = len(text)
+        else:  # keep the run's closing punctuation: "... shaqf." decodes whole
+            while end < len(text) and text[end] in ".!?,;:'\")":
+                end += 1
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
             end -= 1
-        if not whole:  # keep the run's closing punctuation: "... shaqf." decodes whole
-            while end < len(text) and text[end] in ".!?,;:'\")":
-                end += 1
         return start, end, whole
 
-    def _keyless(self, text: str, run: Run, n_words: int) -> Decoding | None:
+    def _keyless(self, text: str, tokens: Tokens, run: Run, n_words: int) -> Decoding | None:
         acc, model = self.config.accept, self.model
         verdict = classical.judge(run.words, model, self.classical)
         if verdict is None or verdict.ratio < acc.min_word_ratio:
             return None
         if verdict.ratio - verdict.base_ratio < acc.min_ratio_gain:
             return None
-        start, end, whole = self._extent(text, run, verdict.first, verdict.last, n_words)
+        # Grow the span over neighbouring words that decode to English: a plain word
+        # next to the ciphertext ("Fellow agents: <rot13>") does not, so it stays out.
+        first, last = run.first + verdict.first, run.first + verdict.last
+        dec, vocab, words = classical.word_decoder(verdict), model.vocab, tokens.words
+        while first > 0 and words[first - 1].isalpha() and dec(words[first - 1]) in vocab:
+            first -= 1
+        while last + 1 < len(words) and words[last + 1].isalpha() and dec(words[last + 1]) in vocab:
+            last += 1
+        start, end, whole = self._extent(text, tokens, first, last, n_words, run)
+        if whole and _has_word(text[:run.offsets[first][0]] + " " + text[run.offsets[last][1]:]):
+            start, end = run.offsets[first][0], run.offsets[last][1]  # plain words outside stay out
         encoded = text[start:end]
         plaintext, key = classical.decode(encoded, verdict, model)
         plain_words = [w for w in words_of(plaintext) if w.isalpha()]
@@ -118,12 +149,14 @@ class CipherScanner:
             return None
         cfg, model = self.config, self.model
         encoded = text[start:end]
-        letters = encoded.encode("ascii", "ignore").lower()
-        counts = letter_counts(letters.decode())
-        n = sum(counts)
-        if n < min(cfg.substitution.min_letters, cfg.vigenere.min_letters):
+        # Letters of the run's words only: a long post with a short odd run is no
+        # candidate (and the solvers' cost must be spent only where it can pay).
+        run_letters = b"".join(w for w in run.words if w.isalpha())
+        if len(run_letters) < min(cfg.substitution.min_letters, cfg.vigenere.min_letters):
             return None
-        if self._looks_foreign(encoded, run.words, n):
+        counts = letter_counts(encoded.encode("ascii", "ignore").lower().decode())
+        n = sum(counts)
+        if not self._scrambled(_without_acronyms(text, run)) or self._looks_foreign(encoded, run.words, n):
             return None
         ratio = model.word_ratio(run.words)
         ioc = index_of_coincidence(counts)
@@ -147,6 +180,22 @@ class CipherScanner:
                 return Decoding("substitution", None, start, end, encoded, encoded, whole,
                                 solved=False, scores=scores)
         return None
+
+    def _scrambled(self, words: list[bytes]) -> bool:
+        """Do the run's vowels look scrambled, as a keyed cipher leaves them?"""
+        shape = self.config.shape
+        alpha = [w for w in words if w.isalpha()]
+        long_words = [w for w in alpha if len(w) >= 3]
+        if long_words:
+            vowelless = sum(1 for w in long_words if not _VOWELS_Y.intersection(w))
+            if vowelless / len(long_words) >= shape.min_vowelless_share:
+                return True
+        letters = b"".join(alpha)
+        if not letters:
+            return False
+        share = sum(letters.count(v) for v in b"aeiou") / len(letters)
+        lo, hi = shape.vowel_share_range
+        return not lo <= share <= hi
 
     def _looks_foreign(self, encoded: str, words: list[bytes], letters: int) -> bool:
         """Another language, not a cipher: accented letters or its function words."""

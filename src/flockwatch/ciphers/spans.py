@@ -20,24 +20,43 @@ from dataclasses import dataclass
 
 from flockwatch.ciphers.english import EnglishModel, words_of
 
-_MASK_RE = re.compile(
-    r"https?://\S+|www\.\S+|[\w.+-]+@[\w-]+\.\w[\w.]*|(?<!\w)[@#][\w-]+|&#?\w+;"
+# Masked token kinds, each gated by a substring test so text without them pays one
+# `in` check (regexes that start with a character class are slow in `re`).
+_MASKS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("://", re.compile(r"\b[a-z][a-z0-9+.-]*://\S+")),
+    ("www.", re.compile(r"\bwww\.\S+")),
+    ("#", re.compile(r"#[\w-]+")),
+    ("&", re.compile(r"&#?\w+;")),
 )
-_MASK_HINTS = ("://", "www.", "@", "#", "&")
+_AT_LEFT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+_AT_RIGHT = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # The str-level twin of `words_of`: same tokens, with their character offsets.
 _TOKEN_RE = re.compile(r"[A-Za-z0-9]+")
 _RUN_RE = re.compile(r"U(?:N*E?N*U)*")
 
 
-def _blank(m: re.Match[str]) -> str:
-    return " " * len(m.group())
-
-
 def mask(text: str) -> str:
-    """`text` with URLs, addresses, mentions, tags and entities blanked out."""
-    if any(h in text for h in _MASK_HINTS):
-        return _MASK_RE.sub(_blank, text)
-    return text
+    """`text` with URLs, e-mail addresses, @mentions, #tags and HTML entities blanked
+    out (replaced by spaces of the same length, so offsets hold)."""
+    spans: list[tuple[int, int]] = []
+    for hint, pattern in _MASKS:
+        if hint in text:
+            spans.extend(m.span() for m in pattern.finditer(text))
+    at = text.find("@")
+    while at != -1:  # mentions and e-mail addresses: expand around each "@"
+        a, b = at, at + 1
+        while a > 0 and text[a - 1] in _AT_LEFT:
+            a -= 1
+        while b < len(text) and text[b] in _AT_RIGHT:
+            b += 1
+        spans.append((a, b))
+        at = text.find("@", b)
+    if not spans:
+        return text
+    chars = list(text)
+    for a, b in spans:
+        chars[a:b] = " " * (b - a)
+    return "".join(chars)
 
 
 @dataclass(frozen=True)
@@ -54,16 +73,19 @@ class Run:
     start: int  # character offsets in the text
     end: int
     words: list[bytes]  # the run's tokens
-    offsets: list[tuple[int, int]]  # character span of each token
+    offsets: list[tuple[int, int]]  # character span of every token of the text
 
 
-def tokenize(text: str, model: EnglishModel, min_word_len: int = 3) -> Tokens:
+def tokenize(text: str, model: EnglishModel, min_word_len: int = 3, min_unknown_hint: int = 2) -> Tokens:
+    """Tokens of `text`. The unknown-word set is only filtered down to real candidate
+    words when it holds at least `min_unknown_hint` entries (below that no run can
+    form, and the caller only needs to know the set is small)."""
     masked = mask(text)
     words = words_of(masked)
-    unknown = frozenset(
-        w for w in set(words).difference(model.vocab) if len(w) >= min_word_len and w.isalpha()
-    )
-    return Tokens(masked, words, unknown)
+    unknown = set(words).difference(model.vocab)
+    if len(unknown) >= min_unknown_hint:  # most English texts stop here, unfiltered
+        unknown = {w for w in unknown if len(w) >= min_word_len and w.isalpha()}
+    return Tokens(masked, words, frozenset(unknown))
 
 
 def candidate_runs(
@@ -83,11 +105,18 @@ def candidate_runs(
         n_known = seg.count("E")
         if n_unknown < min_unknown or n_unknown / (n_unknown + n_known) < min_unknown_share:
             continue
-        found.append((m.start(), m.end() - 1))
+        a, b = m.start(), m.end() - 1
+        # Short unknown words at the edges ("gb zr" is ROT13 "to me") belong to the
+        # run; the judge trims any that do not decode.
+        while a > 0 and classes[a - 1] == "N" and tokens.words[a - 1].isalpha():
+            a -= 1
+        while b + 1 < len(classes) and classes[b + 1] == "N" and tokens.words[b + 1].isalpha():
+            b += 1
+        found.append((a, b))
     if not found:
         return []
     offsets = [(m.start(), m.end()) for m in _TOKEN_RE.finditer(tokens.text)]
     return [
-        Run(a, b, offsets[a][0], offsets[b][1], tokens.words[a : b + 1], offsets[a : b + 1])
+        Run(a, b, offsets[a][0], offsets[b][1], tokens.words[a : b + 1], offsets)
         for a, b in found
     ]

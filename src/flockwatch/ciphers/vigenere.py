@@ -1,7 +1,7 @@
 """Vigenère-like polyalphabetic text. Its letters are flatter than English (index of
 coincidence near 0.045 rather than 0.066); split by the right period, each column is
-a plain Caesar shift again. The period is the smallest whose columns' mean index of
-coincidence looks English; each column's shift is the best chi-squared one, then each
+a plain Caesar shift again. Candidate periods are those whose columns' mean index of
+coincidence looks English (the best few are solved, the fittest wins); each column's shift is the best chi-squared one, then each
 key letter is refined on quadgram fitness of the whole decoding."""
 
 from __future__ import annotations
@@ -21,22 +21,17 @@ def _column_counts(seq: list[int], period: int, col: int) -> list[int]:
     return counts
 
 
-def find_period(seq: list[int], cfg: VigenereSettings) -> int | None:
-    """The key length: multiples of the true period score as high as it does and a
-    divisor can score high by chance (key "secret" has two e's three apart), so take
-    the smallest period whose columns come close to the best mean IoC seen."""
-    means: dict[int, float] = {}
-    for p in range(1, cfg.max_period + 1):
+def candidate_periods(seq: list[int], cfg: VigenereSettings, limit: int = 3) -> list[int]:
+    """Key lengths worth solving, smallest first: the few periods whose columns' mean
+    index of coincidence is highest and looks English enough. Multiples of the true period qualify too, and a divisor
+    can by chance (key "secret" has two e's three apart), so a few are tried."""
+    means = {}
+    for p in range(2, cfg.max_period + 1):
         if len(seq) // p < 8:
             break
         means[p] = sum(index_of_coincidence(_column_counts(seq, p, c)) for c in range(p)) / p
-    if not means:
-        return None
-    best = max(means.values())
-    if best < cfg.min_period_ioc:
-        return None
-    return min(p for p, v in means.items() if v >= 0.92 * best and p > 1) if any(
-        v >= 0.92 * best for p, v in means.items() if p > 1) else None
+    best = sorted((p for p in means if means[p] >= cfg.min_period_ioc), key=lambda p: -means[p])
+    return sorted(best[:limit])
 
 
 def decode(text: str, key: list[int]) -> str:
@@ -58,13 +53,7 @@ def encode(text: str, key: str) -> str:
     return decode(text, [(-(ord(c) - 97)) % 26 for c in key.lower()])
 
 
-def solve(encoded: str, model: EnglishModel, cfg: VigenereSettings) -> tuple[str, str, float] | None:
-    """(key word, plaintext, dictionary share) when a period and key make the text
-    English enough, else None."""
-    seq = _letters(encoded)
-    period = find_period(seq, cfg)
-    if period is None:
-        return None
+def _solve_period(encoded: str, seq: list[int], period: int, model: EnglishModel) -> tuple[list[int], float]:
     key = [min(range(26), key=lambda k: chi_squared(_column_counts(seq, period, c), k)) for c in range(period)]
     best = model.fitness(decode(encoded, key))
     for _ in range(2):  # refine each key letter with the others fixed
@@ -74,6 +63,21 @@ def solve(encoded: str, model: EnglishModel, cfg: VigenereSettings) -> tuple[str
                 f = model.fitness(decode(encoded, trial))
                 if f > best:
                     best, key = f, trial
+    return key, best
+
+
+def solve(encoded: str, model: EnglishModel, cfg: VigenereSettings) -> tuple[str, str, float] | None:
+    """(key word, plaintext, dictionary share) when a period and key make the text
+    English enough, else None."""
+    seq = _letters(encoded)
+    best: tuple[float, list[int]] | None = None
+    for period in candidate_periods(seq, cfg):
+        key, fit = _solve_period(encoded, seq, period, model)
+        if best is None or fit > best[0] + 0.05:  # a multiple must do clearly better
+            best = (fit, key)
+    if best is None:
+        return None
+    key = best[1]
     plaintext = decode(encoded, key)
     ratio = model.word_ratio([w for w in words_of(plaintext) if w.isalpha()])
     if ratio < cfg.accept_word_ratio:
