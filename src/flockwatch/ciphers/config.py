@@ -45,9 +45,9 @@ class ShapeSettings(_Section):
 
 class SubstitutionSettings(_Section):
     min_letters: int = Field(80, ge=20)
-    ioc_range: tuple[float, float] = (0.052, 0.09)  # monoalphabetic keeps English's 0.066
+    ioc_range: tuple[float, float] = (0.045, 0.1)  # monoalphabetic keeps English's 0.066 (short texts vary)
     max_word_ratio: float = Field(0.2, ge=0, le=1, description="skip text already this English")
-    restarts: int = Field(10, ge=1, le=50, description="climbs from different starting keys")
+    restarts: int = Field(40, ge=1, le=200, description="climbs from different starting keys")
     word_weight: float = Field(1.0, ge=0, description="weight of the dictionary share in the climb's score")
     max_sweeps: int = Field(40, ge=1)
     accept_word_ratio: float = Field(0.7, ge=0, le=1)
