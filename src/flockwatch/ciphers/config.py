@@ -35,12 +35,14 @@ class AcceptSettings(_Section):
 
 
 class ShapeSettings(_Section):
-    """Natural languages spread vowels through every word and keep a ~38% share of
-    them; a substitution or polyalphabetic cipher scrambles both. The solvers only run
-    on runs whose shape says so (cheap, and it keeps real foreign text out)."""
+    """Natural languages spread vowels through every word, keep a ~38% share of them,
+    and spend about 60% of their letters on e t a o i n s r; a substitution or
+    polyalphabetic cipher scrambles all three. The solvers only run on runs whose
+    shape says so (cheap, and it keeps real foreign text out)."""
 
     min_vowelless_share: float = Field(0.2, ge=0, le=1, description="share of 3+ letter words with no aeiouy")
     vowel_share_range: tuple[float, float] = (0.32, 0.52)  # aeiou share outside this range also counts
+    max_common_share: float = Field(0.5, ge=0, le=1, description="share of e t a o i n s r below which letters look scrambled")
 
 
 class SubstitutionSettings(_Section):

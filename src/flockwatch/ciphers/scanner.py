@@ -195,7 +195,9 @@ class CipherScanner:
             return False
         share = sum(letters.count(v) for v in b"aeiou") / len(letters)
         lo, hi = shape.vowel_share_range
-        return not lo <= share <= hi
+        if not lo <= share <= hi:
+            return True
+        return sum(letters.count(c) for c in b"etaoinsr") / len(letters) < shape.max_common_share
 
     def _looks_foreign(self, encoded: str, words: list[bytes], letters: int) -> bool:
         """Another language, not a cipher: accented letters or its function words."""
