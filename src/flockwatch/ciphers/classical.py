@@ -16,6 +16,8 @@ _LB = LETTERS.encode()
 _CAESAR_BYTES = tuple(bytes.maketrans(_LB, (_LB[-k:] + _LB[:-k]) if k else _LB) for k in range(26))
 _ATBASH_BYTES = bytes.maketrans(_LB, _LB[::-1])
 _FRONT_RUNNERS = 3  # candidates scored in full after the quick ranking
+_MIN_RANK_SHARE = 0.3  # of the run's distinct unknown words the best candidate must turn English
+
 
 
 @dataclass(frozen=True)
@@ -55,23 +57,32 @@ def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str])
     before = [w in vocab for w in alpha]
     quick = model.word_ratio
     base = quick(alpha)
-    candidates: list[tuple[str, int | str | None, list[bytes]]] = []
-    joined = b" ".join(alpha)
-    if "caesar" in decoders:
-        candidates.extend((caesar.cipher_name(k), k, joined.translate(_CAESAR_BYTES[k]).split()) for k in range(1, 26))
-    if "atbash" in decoders:
-        candidates.append(("atbash", None, joined.translate(_ATBASH_BYTES).split()))
-    if "reversed" in decoders:
-        candidates.append(("reversed", None, [w[::-1] for w in alpha]))
-    # Rank candidates in C first (how many distinct words become English), then score
-    # only the front runners word by word.
-    hits = [len(vocab.intersection(decoded)) for _, _, decoded in candidates]
-    if max(hits, default=0) == 0:
+    # Rank the candidates in C on the run's distinct unknown words (how many become
+    # English), give up early when none does for a fair share of them, and score only
+    # the front runners word by word.
+    unknown = list({w for w in alpha if w not in vocab})
+    if not unknown:
         return None
-    front = sorted(range(len(candidates)), key=lambda i: -hits[i])[:_FRONT_RUNNERS]
+    joined = b" ".join(unknown)
+    # (cipher, key, byte table; None for reversal)
+    ranked: list[tuple[str, int | str | None, bytes | None]] = []
+    if "caesar" in decoders:
+        ranked.extend((caesar.cipher_name(k), k, _CAESAR_BYTES[k]) for k in range(1, 26))
+    if "atbash" in decoders:
+        ranked.append(("atbash", None, _ATBASH_BYTES))
+    if "reversed" in decoders:
+        ranked.append(("reversed", None, None))
+    hits = [
+        len(vocab.intersection(joined.translate(table).split() if table else [w[::-1] for w in unknown]))
+        for _, _, table in ranked
+    ]
+    if max(hits, default=0) < max(2, _MIN_RANK_SHARE * len(unknown)):
+        return None
     best: Verdict | None = None
     best_gain = 0
-    for cipher, key, decoded in (candidates[i] for i in front):
+    for i in sorted(range(len(ranked)), key=lambda i: -hits[i])[:_FRONT_RUNNERS]:
+        cipher, key, table = ranked[i]
+        decoded = b" ".join(alpha).translate(table).split() if table else [w[::-1] for w in alpha]
         if quick(decoded) <= base:
             continue  # cheap reject before the per-word trimming
         after = [w in vocab for w in decoded]

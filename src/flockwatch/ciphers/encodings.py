@@ -99,6 +99,14 @@ def _hit(cipher: str, text: str, start: int, end: int, plaintext: str) -> Decodi
     return Decoding(cipher, None, start, end, text[start:end], plaintext, whole)
 
 
+# C-level gates on the UTF-8 bytes: whitespace -> " ", everything else -> "x" (is
+# there a 16-character token at all?); hex digits -> "h", space and ":" -> " ",
+# everything else -> "x" (is there a run of spaced hex pairs?).
+_SHAPE = bytes(32 if c in b" \t\n\r\x0b\x0c" else 120 for c in range(256))
+_HEX_SHAPE = bytes(104 if c in b"0123456789abcdefABCDEF" else 32 if c in b" :" else 120 for c in range(256))
+_SPACED_HEX_PROBE = b" hh hh hh hh hh hh hh hh "
+
+
 def _long_tokens(text: str, tokens: list[str], lengths: list[int], min_chars: int) -> list[tuple[int, str]]:
     """Whitespace-separated tokens of at least `min_chars`, with their offsets. Base64,
     base32 and plain hex runs live only inside such tokens, so the regexes run on
@@ -110,8 +118,14 @@ def _long_tokens(text: str, tokens: list[str], lengths: list[int], min_chars: in
         # Only short tokens lie between two long ones, and a short token cannot
         # contain a long one, so the next occurrence is the right one.
         pos = text.find(t, pos)
-        out.append((pos, t))
+        start = pos
         pos += len(t)
+        if "://" in t:  # a link: only its query string can carry a payload
+            q = t.find("?")
+            if q == -1 or len(t) - q <= min_chars:
+                continue
+            start, t = start + q + 1, t[q + 1 :]
+        out.append((start, t))
     return out
 
 
@@ -121,9 +135,13 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[
     def free(a: int, b: int) -> bool:
         return all(b <= x or a >= y for x, y in taken)
 
-    tokens = text.split()
-    lengths = list(map(len, tokens))
-    for offset, token in _long_tokens(text, tokens, lengths, cfg.min_encoded_chars):
+    raw = text.encode("utf-8", "replace")
+    if b"x" * cfg.min_encoded_chars in raw.translate(_SHAPE):
+        tokens = text.split()
+        long_tokens = _long_tokens(text, tokens, list(map(len, tokens)), cfg.min_encoded_chars)
+    else:
+        long_tokens = []
+    for offset, token in long_tokens:
         # One regex pass per long token finds runs of the base64 alphabet, which holds
         # the base32 and hex alphabets too; string methods (C) then say which it is.
         for m in _B64_RE.finditer(token):
@@ -139,8 +157,8 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[
                     taken.append((a, b))
                     yield _hit(cipher, text, a, b, plain)
                     break
-    # "69 67 6e ..." needs eight two-character hex tokens (English has "is", "to", ...).
-    if "hex" in enabled and lengths.count(2) >= 8 and sum(map(_HEX_PAIRS.__contains__, tokens)) >= 8:
+    # "69 67 6e ...": eight spaced hex pairs in a row.
+    if "hex" in enabled and _SPACED_HEX_PROBE in b" " + raw.translate(_HEX_SHAPE) + b" ":
         for m in _SPACED_HEX_RE.finditer(text):
             plain = decode_hex(m.group())
             if free(*m.span()) and plain is not None and is_text(plain, cfg):
@@ -170,7 +188,6 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[
 
 _DECODE = {"hex": decode_hex, "base32": decode_base32, "base64": decode_base64}
 _HEX_DIGITS = "0123456789abcdefABCDEF"
-_HEX_PAIRS = frozenset(a + b for a in _HEX_DIGITS for b in _HEX_DIGITS)
 _BASE32_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567="
 
 

@@ -84,6 +84,8 @@ class CipherScanner:
         n_words = sum(1 for w in tokens.words if w.isalpha() and len(w) >= 2)
         out = []
         for run in runs:
+            if self._foreign_words(run.words):
+                continue  # a run of another language's words: no decoder will read it
             decoded = self._keyless(text, tokens, run, n_words)
             if decoded is None:
                 decoded = self._keyed(text, run, *self._extent(text, tokens, run.first, run.last, n_words, run))
@@ -204,9 +206,11 @@ class CipherScanner:
         non_ascii = sum(1 for ch in encoded if ord(ch) > 127 and ch.isalpha())
         if non_ascii / (letters + non_ascii) > self.config.max_non_ascii_share:
             return True
-        if self.foreign:
-            alpha = [w for w in words if w.isalpha()]
-            hits = sum(1 for w in alpha if w in self.foreign)
-            if alpha and hits / len(alpha) > self.config.max_foreign_share:
-                return True
-        return False
+        return self._foreign_words(words)
+
+    def _foreign_words(self, words: list[bytes]) -> bool:
+        """Rich in another language's function words (the `foreign_stopwords` allowlist)."""
+        if not self.foreign:
+            return False
+        hits = sum(1 for w in words if w in self.foreign)
+        return hits > 1 and hits / len(words) > self.config.max_foreign_share

@@ -53,27 +53,56 @@ def mask(text: str) -> str:
         at = text.find("@", b)
     if not spans:
         return text
-    chars = list(text)
-    for a, b in spans:
-        chars[a:b] = " " * (b - a)
-    return "".join(chars)
+    parts, pos = [], 0
+    for a, b in sorted(spans):
+        if b <= pos:
+            continue  # inside a span already blanked
+        a = max(a, pos)
+        parts.append(text[pos:a])
+        parts.append(" " * (b - a))
+        pos = b
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
-@dataclass(frozen=True)
 class Tokens:
-    text: str  # the masked text the tokens come from
-    words: list[bytes]
-    unknown: frozenset[bytes]  # distinct U words
+    """A text's tokens. Character offsets are worked out only when asked for: most
+    texts never need them (plain slots class: it is built for every field scanned)."""
+
+    __slots__ = ("text", "words", "unknown", "_offsets")
+
+    def __init__(self, text: str, words: list[bytes], unknown: frozenset[bytes] | set[bytes]):
+        self.text = text  # the masked text the tokens come from
+        self.words = words
+        self.unknown = unknown  # distinct U words
+        self._offsets: list[tuple[int, int]] | None = None
+
+    def offsets(self) -> list[tuple[int, int]]:
+        """Character span of every token."""
+        if self._offsets is None:
+            self._offsets = [(m.start(), m.end()) for m in _TOKEN_RE.finditer(self.text)]
+        return self._offsets
 
 
 @dataclass(frozen=True)
 class Run:
     first: int  # token index
     last: int  # token index, inclusive
-    start: int  # character offsets in the text
-    end: int
     words: list[bytes]  # the run's tokens
-    offsets: list[tuple[int, int]]  # character span of every token of the text
+    tokens: Tokens
+
+    @property
+    def offsets(self) -> list[tuple[int, int]]:
+        """Character span of every token of the text (indexed like `tokens.words`)."""
+        return self.tokens.offsets()
+
+    @property
+    def start(self) -> int:
+        return self.offsets[self.first][0]
+
+    @property
+    def end(self) -> int:
+        return self.offsets[self.last][1]
 
 
 def tokenize(text: str, model: EnglishModel, min_word_len: int = 3, min_unknown_hint: int = 2) -> Tokens:
@@ -85,7 +114,7 @@ def tokenize(text: str, model: EnglishModel, min_word_len: int = 3, min_unknown_
     unknown = set(words).difference(model.vocab)
     if len(unknown) >= min_unknown_hint:  # most English texts stop here, unfiltered
         unknown = {w for w in unknown if len(w) >= min_word_len and w.isalpha()}
-    return Tokens(masked, words, frozenset(unknown))
+    return Tokens(masked, words, unknown)
 
 
 def candidate_runs(
@@ -113,10 +142,4 @@ def candidate_runs(
         while b + 1 < len(classes) and classes[b + 1] == "N" and tokens.words[b + 1].isalpha():
             b += 1
         found.append((a, b))
-    if not found:
-        return []
-    offsets = [(m.start(), m.end()) for m in _TOKEN_RE.finditer(tokens.text)]
-    return [
-        Run(a, b, offsets[a][0], offsets[b][1], tokens.words[a : b + 1], offsets)
-        for a, b in found
-    ]
+    return [Run(a, b, tokens.words[a : b + 1], tokens) for a, b in found]
