@@ -93,3 +93,16 @@ def test_foreign_language_is_not_sent_to_the_solvers():
     sc = CipherScanner(ScanConfig(decoders=["substitution", "vigenere"], foreign_stopwords=["sie", "ze", "jest", "nie"],
                                   substitution={"report_unsolved": True}))
     assert sc.scan(polish) == []
+
+
+def test_solved_keys_that_are_shifts_or_atbash_are_named_so():
+    assert substitution.name_key("nopqrstuvwxyzabcdefghijklm") == ("rot13", 13)
+    assert substitution.name_key("xyz?bcdefghijklmnopqrstuvw") == ("caesar", 3)
+    assert substitution.name_key("zyxwvutsrqponmlkjihgfedcba") == ("atbash", None)
+    assert substitution.name_key("qwertyuiopasdfghjklzxcvbnm")[0] == "substitution"
+
+
+def test_nearly_atbash_key_is_named_atbash():
+    key = list("zyxwvutsrqponmlkjihgfedcba")
+    key[3], key[4] = key[4], key[3]  # one swapped pair, as baby talk leaves
+    assert substitution.name_key("".join(key)) == ("atbash", None)

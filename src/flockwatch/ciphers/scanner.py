@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from flockwatch.ciphers import classical, encodings, leetspeak, substitution, vigenere
+from flockwatch.ciphers import atbash, caesar, classical, encodings, leetspeak, substitution, vigenere
 from flockwatch.ciphers.config import CLASSICAL, ScanConfig
 from flockwatch.ciphers.decoding import Decoding
 from flockwatch.ciphers.english import EnglishModel, english, index_of_coincidence, letter_counts, words_of
@@ -177,7 +177,13 @@ class CipherScanner:
             key, plaintext, r, fit = substitution.solve(encoded, model, ss)
             scores = {**scores, "word_ratio_after": r, "fitness_after": fit}
             if r >= ss.accept_word_ratio:
-                return Decoding("substitution", key, start, end, encoded, plaintext, whole, scores=scores)
+                cipher, named_key = substitution.name_key(key)
+                if cipher == "atbash":
+                    plaintext = atbash.decode(encoded)
+                elif cipher != "substitution":
+                    assert isinstance(named_key, int)
+                    plaintext = caesar.decode(encoded, named_key)
+                return Decoding(cipher, named_key, start, end, encoded, plaintext, whole, scores=scores)
             if ss.report_unsolved:
                 return Decoding("substitution", None, start, end, encoded, encoded, whole,
                                 solved=False, scores=scores)
