@@ -85,7 +85,7 @@ class LeetSettings(_Section):
 class ScanConfig(_Section):
     decoders: list[Decoder] = Field(min_length=1)
     fields: list[Literal["title", "text"]] = ["title", "text"]
-    min_letters: int = Field(12, ge=1, description="fields with fewer ASCII letters are skipped")
+    min_letters: int = Field(12, ge=1, description="fields shorter than this (characters) are skipped")
     max_chars: int = Field(20000, ge=100, description="longer fields are examined up to this length")
     spans: SpanSettings = SpanSettings()
     accept: AcceptSettings = AcceptSettings()

@@ -55,7 +55,9 @@ class CipherDetector(Detector):
             found.extend((field, d) for d in self.scanner.scan(value))
         if not found:
             return []
-        chain = list(event.attrs.get("derived", []))
+        chain = event.attrs.get("derived") or []
+        if not isinstance(chain, list) or not all(isinstance(step, dict) for step in chain):
+            chain = []  # attrs are free-form input: a malformed chain is not ours to trust
         derived = []
         for field, d in found:
             if not d.solved:
