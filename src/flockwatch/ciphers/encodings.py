@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
 from flockwatch.ciphers.config import EncodingSettings
@@ -129,7 +128,8 @@ def _long_tokens(text: str, tokens: list[str], lengths: list[int], min_chars: in
     return out
 
 
-def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[Decoding]:
+def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> list[Decoding]:
+    out: list[Decoding] = []
     taken: list[tuple[int, int]] = []
 
     def free(a: int, b: int) -> bool:
@@ -155,14 +155,14 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[
                 plain = _DECODE[cipher](run)
                 if plain is not None and is_text(plain, cfg):
                     taken.append((a, b))
-                    yield _hit(cipher, text, a, b, plain)
+                    out.append(_hit(cipher, text, a, b, plain))
                     break
     # "69 67 6e ...": eight spaced hex pairs in a row.
     if "hex" in enabled and _SPACED_HEX_PROBE in b" " + raw.translate(_HEX_SHAPE) + b" ":
         for m in _SPACED_HEX_RE.finditer(text):
             plain = decode_hex(m.group())
             if free(*m.span()) and plain is not None and is_text(plain, cfg):
-                yield _hit("hex", text, *m.span(), plain)
+                out.append(_hit("hex", text, *m.span(), plain))
     if "url" in enabled and "%" in text:
         for m in _URL_RE.finditer(text):
             token = m.group()
@@ -172,7 +172,7 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[
                 continue
             plain = unquote_plus(token)
             if is_text(plain, cfg):
-                yield _hit("url", text, *m.span(), plain)
+                out.append(_hit("url", text, *m.span(), plain))
     if "escapes" in enabled and "\\" in text:
         for m in _ESC_RE.finditer(text):
             escapes = _ONE_ESC.findall(m.group())
@@ -183,7 +183,8 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> Iterator[
                 continue
             plain = decode_escapes(m.group())
             if is_text(plain, cfg):
-                yield _hit("escapes", text, *m.span(), plain)
+                out.append(_hit("escapes", text, *m.span(), plain))
+    return out
 
 
 _DECODE = {"hex": decode_hex, "base32": decode_base32, "base64": decode_base64}

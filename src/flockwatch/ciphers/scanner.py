@@ -88,7 +88,7 @@ class CipherScanner:
                 continue  # a run of another language's words: no decoder will read it
             decoded = self._keyless(text, tokens, run, n_words)
             if decoded is None:
-                decoded = self._keyed(text, run, *self._extent(text, tokens, run.first, run.last, n_words, run))
+                decoded = self._keyed(text, tokens, run, n_words)
             if decoded is not None:
                 out.append(decoded)
         return out
@@ -145,20 +145,23 @@ class CipherScanner:
                     "fitness_before": f0, "fitness_after": f1},
         )
 
-    def _keyed(self, text: str, run: Run, start: int, end: int, whole: bool) -> Decoding | None:
+    def _keyed(self, text: str, tokens: Tokens, run: Run, n_words: int) -> Decoding | None:
         """Vigenère or substitution, for long runs whose statistics call for them."""
         if not ({"substitution", "vigenere"} & self.decoders):
             return None
         cfg, model = self.config, self.model
-        encoded = text[start:end]
         # Letters of the run's words only: a long post with a short odd run is no
         # candidate (and the solvers' cost must be spent only where it can pay).
         run_letters = b"".join(w for w in run.words if w.isalpha())
         if len(run_letters) < min(cfg.substitution.min_letters, cfg.vigenere.min_letters):
             return None
+        start, end, whole = self._extent(text, tokens, run.first, run.last, n_words, run)
+        encoded = text[start:end]
         counts = letter_counts(encoded.encode("ascii", "ignore").lower().decode())
         n = sum(counts)
-        if not self._scrambled(_without_acronyms(text, run)) or self._looks_foreign(encoded, run.words, n):
+        if not self._scrambled(run.words) or not self._scrambled(_without_acronyms(text, run)):
+            return None
+        if self._looks_foreign(encoded, run.words, n):
             return None
         ratio = model.word_ratio(run.words)
         ioc = index_of_coincidence(counts)

@@ -48,11 +48,13 @@ class CipherDetector(Detector):
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
     ) -> list[Finding]:
         found = []
-        for field in self.config.fields:
+        scan, min_len = self.scanner.scan, self.config.min_letters
+        for field in self.config.fields:  # runs for every text event: kept lean
             value = getattr(event, field)
-            if not value or len(value) < self.config.min_letters:
-                continue
-            found.extend((field, d) for d in self.scanner.scan(value))
+            if value and len(value) >= min_len:
+                hits = scan(value)
+                if hits:
+                    found.extend((field, d) for d in hits)
         if not found:
             return []
         chain = event.attrs.get("derived") or []
