@@ -180,11 +180,27 @@ def detected(sample: Sample, decodings: Iterable) -> bool:
     return False
 
 
-def scanners(rules: Path) -> list[CipherScanner]:
+def detectors(rules: Path) -> list:
     from flockwatch.rules.loader import load_packs
 
     packs = load_packs([rules])
-    return [r.detector.scanner for p in packs for r in p.rules if r.type == "cipher" and r.enabled]
+    return [r.detector for p in packs for r in p.rules if r.type == "cipher" and r.enabled]
+
+
+def scanners(rules: Path) -> list[CipherScanner]:
+    return [d.scanner for d in detectors(rules)]
+
+
+def scan_post(dets: list, title: str, content: str) -> list:
+    """Decodings of a real post as production sees it: one post event (title and
+    body scanned together, as the rule type does)."""
+    from datetime import datetime, timezone
+
+    from flockwatch.ingest.event import Event
+
+    ev = Event(event_id="p", type="post", ts=datetime(2026, 1, 30, tzinfo=timezone.utc), agent_id="a",
+               title=title or None, text=content or None)
+    return [d for det in dets for _, d in det.scan_event(ev)]
 
 
 def scan_all(scs: list[CipherScanner], text: str) -> list:
@@ -197,7 +213,8 @@ def scan_all(scs: list[CipherScanner], text: str) -> list:
 def run(per_cipher: int, seed: int, rules: Path, out: Callable[[str], None] = print,
         only: set[str] | None = None, negatives: bool = True) -> dict:
     posts, ham = load_real()
-    scs = scanners(rules)
+    dets = detectors(rules)
+    scs = [d.scanner for d in dets]
     samples = [s for s in build(posts, ham, per_cipher, seed) if not only or s.cipher in only]
     t0 = time.perf_counter()
     hits: dict[tuple[str, str, str], list[int]] = defaultdict(lambda: [0, 0])  # (cipher, variant, bucket) -> [found, n]
@@ -215,7 +232,7 @@ def run(per_cipher: int, seed: int, rules: Path, out: Callable[[str], None] = pr
     if not negatives:
         posts, ham = [], []
     for title, content in posts:
-        ds = scan_all(scs, title) + scan_all(scs, content)
+        ds = scan_post(dets, title, content)
         for fam in {family(d.cipher) for d in ds}:
             reported[fam][1] += 1
         if ds:

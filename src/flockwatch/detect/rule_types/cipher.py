@@ -14,15 +14,26 @@ rule's.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
+from dataclasses import replace
 from typing import Any
 
 from pydantic import ValidationError
 
 from flockwatch.ciphers.config import ScanConfig
+from flockwatch.ciphers.decoding import Decoding
 from flockwatch.ciphers.scanner import CipherScanner
 from flockwatch.detect.detector import Detector, DetectorConfigError, Finding
 from flockwatch.detect.registry import register
 from flockwatch.ingest.event import Event
+
+
+_JOIN = "\n\n"  # between two fields scanned as one text: a hard break for every decoder
+
+
+def _within(d: Decoding, field: str, offset: int) -> Decoding:
+    """A decoding of the joined text, re-expressed in the field it lies in."""
+    start, end = d.start - offset, d.end - offset
+    return replace(d, start=start, end=end, whole=end - start >= 0.8 * len(field.strip()))
 
 
 @register
@@ -44,17 +55,39 @@ class CipherDetector(Detector):
         except Exception as exc:  # a bad ignore_patterns regex, for one
             raise DetectorConfigError(str(exc)) from None
 
+    def scan_event(self, event: Event) -> list[tuple[str, Decoding]]:
+        """Decodings per field. Runs for every text event, so two fields (a post's
+        title and body) are scanned as one text: each scan has a fixed cost that a
+        short title would otherwise pay in full. A decoding that crosses from one
+        field into the other, or leetspeak (whose plaintext is the whole text), sends
+        the event back to one scan per field."""
+        min_len = self.config.min_letters
+        values = [(f, v) for f in self.config.fields if (v := getattr(event, f)) and len(v) >= min_len]
+        scan = self.scanner.scan
+        if len(values) == 2:
+            (f1, v1), (f2, v2) = values
+            cut = len(v1) + len(_JOIN)
+            hits = scan(v1 + _JOIN + v2)
+            if not hits:
+                return []
+            mapped = []
+            for d in hits:
+                if d.cipher == "leetspeak":
+                    break
+                if d.end <= len(v1):
+                    mapped.append((f1, _within(d, v1, 0)))
+                elif d.start >= cut:
+                    mapped.append((f2, _within(d, v2, cut)))
+                else:
+                    break
+            else:
+                return mapped
+        return [(f, d) for f, v in values for d in scan(v)]
+
     def add_data(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
     ) -> list[Finding]:
-        found = []
-        scan, min_len = self.scanner.scan, self.config.min_letters
-        for field in self.config.fields:  # runs for every text event: kept lean
-            value = getattr(event, field)
-            if value and len(value) >= min_len:
-                hits = scan(value)
-                if hits:
-                    found.extend((field, d) for d in hits)
+        found = self.scan_event(event)
         if not found:
             return []
         chain = event.attrs.get("derived") or []
