@@ -99,3 +99,19 @@ def test_deleet_tries_both_readings_of_one():
     assert leetspeak.deleet_word("1nstruct10ns", m, 3) == "instructions"
     assert leetspeak.deleet_word("w4113t", m, 3) == "wallet"
     assert leetspeak.deleet_word("gpt4", m, 3) is None
+
+
+@pytest.mark.parametrize("text", [
+    "%zz" + "a" * 19000,  # URL escapes: once quadratic in a long token without a valid escape
+    "a1" * 9500 + "2x",  # leetspeak token regex: once quadratic on a crafted token
+    "aa " * 6300 + "aag",  # spaced hex that fails at the very end
+    "\\u0041" * 3000 + "zz",
+])
+def test_crafted_long_inputs_scan_in_linear_time(text):
+    import time
+
+    sc = CipherScanner(ScanConfig(decoders=["base64", "base32", "hex", "url", "escapes", "leetspeak"]))
+    t0 = time.process_time()
+    sc.scan(text)
+    # Generous: linear scans take milliseconds; the quadratic versions took seconds.
+    assert time.process_time() - t0 < 0.5

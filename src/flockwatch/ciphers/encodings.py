@@ -23,7 +23,6 @@ DECODERS: frozenset[str] = frozenset({"base64", "base32", "hex", "url", "escapes
 
 _B64_RE = re.compile(r"[A-Za-z0-9+/_-]+={0,6}")  # run on long tokens only
 _SPACED_HEX_RE = re.compile(r"(?<![0-9A-Za-z])(?:[0-9a-fA-F]{2}[ :]){7,}[0-9a-fA-F]{2}(?![0-9A-Za-z])")  # 69 67 6e ...
-_URL_RE = re.compile(r"\S*%[0-9A-Fa-f]{2}\S*")
 _PCT_RE = re.compile(r"%[0-9A-Fa-f]{2}")
 _ONE = r"\\(?:u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|U[0-9a-fA-F]{8})"
 # Escapes, with at most three literal characters between two of them.
@@ -164,15 +163,17 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> list[Deco
             if free(*m.span()) and plain is not None and is_text(plain, cfg):
                 out.append(_hit("hex", text, *m.span(), plain))
     if "url" in enabled and "%" in text:
-        for m in _URL_RE.finditer(text):
-            token = m.group()
-            if cfg.skip_urls and ("://" in token or token.startswith("www.")):
+        pos = 0
+        for token in text.split():  # whitespace tokens, not a regex: linear on any input
+            pos = text.find(token, pos)
+            start, pos = pos, pos + len(token)
+            if "%" not in token or (cfg.skip_urls and ("://" in token or token.startswith("www."))):
                 continue
             if len(_PCT_RE.findall(token)) < cfg.min_escapes:
                 continue
             plain = unquote_plus(token)
             if is_text(plain, cfg):
-                out.append(_hit("url", text, *m.span(), plain))
+                out.append(_hit("url", text, start, pos, plain))
     if "escapes" in enabled and "\\" in text:
         for m in _ESC_RE.finditer(text):
             escapes = _ONE_ESC.findall(m.group())

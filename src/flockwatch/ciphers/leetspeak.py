@@ -28,8 +28,11 @@ _SYMBOLS = re.escape("".join(LEET))
 _GATE = bytes(
     97 if chr(c).isascii() and chr(c).isalpha() else 49 if chr(c) in LEET else 32 for c in range(256)
 )
-# A candidate token: letters and leet symbols only, at least one of each.
-_TOKEN_RE = re.compile(rf"(?<![\w{_SYMBOLS}])[A-Za-z{_SYMBOLS}]*[{_SYMBOLS}][A-Za-z{_SYMBOLS}]*(?![\w])")
+# A candidate token: letters and leet symbols only, at least one symbol. Possessive
+# and anchored at token starts, so a long crafted token costs linear time.
+_TOKEN_RE = re.compile(
+    rf"(?<![\w{_SYMBOLS}])(?=[A-Za-z{_SYMBOLS}]*?[{_SYMBOLS}])[A-Za-z{_SYMBOLS}]++(?![\w{_SYMBOLS}])"
+)
 _MAX_VARIANTS = 16
 
 
