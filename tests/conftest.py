@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from support.servers import postgres_schema, postgres_url, tansu_binary, tansu_broker  # noqa: E402
 
-SHARED_DATA = ROOT.parent / "shared" / "data"
+# Override for checkouts that are not beside shared/ (e.g. git worktrees).
+SHARED_DATA = Path(os.environ.get("FLOCKWATCH_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture(scope="session")

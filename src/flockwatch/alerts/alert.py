@@ -30,7 +30,8 @@ def alert_id_of(fingerprint: str, first_event_id: str) -> str:
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    # Fixed millisecond precision keeps the strings sortable (merge and the store compare them).
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Alert(BaseModel):

@@ -19,5 +19,13 @@ rules_option = click.option(
     "rules_dirs",
     multiple=True,
     type=click.Path(exists=True),
-    help="Rule pack file or directory (repeatable). Default: the shipped rules/.",
+    envvar="FLOCKWATCH_RULES",  # space-separated paths; what containers set
+    help="Rule pack file or directory (repeatable; env FLOCKWATCH_RULES). Default: the shipped rules/.",
+)
+
+database_option = click.option(
+    "--database",
+    "database_url",
+    envvar="FLOCKWATCH_DATABASE_URL",
+    help="Alert store URL (sqlite:///path or postgresql://...). Default: $FLOCKWATCH_DATABASE_URL or sqlite:///var/flockwatch.db.",
 )

@@ -35,6 +35,8 @@ class CompiledRule:
     fingerprint_getters: list[Callable[[Event], Any]] = field(default_factory=list)
     detector: Detector = None  # type: ignore[assignment]  # set right after construction
     need: frozenset[int] | None = None  # prefilter slots; None = evaluate on every event
+    # Compiles a raw YAML condition with this rule's pack lists and macros (set by the loader).
+    compile_condition: Callable[[Any], Node] | None = None
 
     def matches(self, ctx: EvalContext) -> bool:
         ctx.evidence = []

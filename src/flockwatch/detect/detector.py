@@ -36,6 +36,13 @@ class Finding:
     severity: str | None = None  # overrides the rule's severity (e.g. score-based)
     derived: list[Event] = field(default_factory=list)  # decoded content to rescan
 
+    @classmethod
+    def of_event(cls, key: str, event: Event, evidence: dict[str, Any], severity: str | None = None) -> Finding:
+        """A finding about one event alone (what stateless rule types report)."""
+        ts = event.epoch
+        return cls(key=key, event=event, event_ids=[event.event_id], agent_ids=[event.agent_id],
+                   first_ts=ts, last_ts=ts, evidence=evidence, severity=severity)
+
 
 class Detector(ABC):
     """Base of every rule type. Subclasses register by `name` in `registry.py`."""
@@ -51,6 +58,13 @@ class Detector(ABC):
         it so one worker owns the key). Stateless detectors return None."""
         return None
 
+    def partition_keys(self, event: Event) -> list[str]:
+        """Every key this event's state lives under. Usually one; a fan-out key (every URL
+        in a post, every MinHash band of its text) gives several, and the worker routes
+        one copy of the event per key. Stateless detectors return []."""
+        key = self.partition_key(event)
+        return [] if key is None else [key]
+
     @abstractmethod
     def add_data(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
@@ -65,3 +79,10 @@ class Detector(ABC):
 
 class DetectorConfigError(ValueError):
     """A rule's type-specific settings are wrong; the message says which."""
+
+
+def check_settings(type_name: str, params: dict[str, Any], allowed: set[str]) -> None:
+    """Refuse settings a rule type does not know (a typo must not be ignored)."""
+    unknown = set(params) - allowed
+    if unknown:
+        raise DetectorConfigError(f"unknown {type_name} settings {sorted(unknown)}; known: {', '.join(sorted(allowed))}")

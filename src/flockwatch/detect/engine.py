@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from flockwatch.alerts.alert import Alert, alert_id_of, fingerprint_of, iso
+from flockwatch.alerts.redact import redact, redact_data
 from flockwatch.detect.compiled import CompiledPack, CompiledRule
 from flockwatch.detect.detector import Finding
 from flockwatch.detect.prefilter_index import PrefilterIndex
@@ -28,6 +29,8 @@ from flockwatch.rules.predicates import RegexTimeout
 log = logging.getLogger(__name__)
 
 GC_EVERY = 2000  # events between garbage collections of stateful state
+METRICS_FLUSH_EVERY = 256  # events between pushes of hot-path counters into prometheus
+HISTOGRAM_SAMPLE = 16  # observe engine time for 1 event in 16: a fair sample, 16x cheaper
 
 
 class Engine:
@@ -67,6 +70,12 @@ class Engine:
         self.stateful = [r for r in self.rules if r.detector.stateful]
         self.watermark = float("-inf")
         self._since_gc = 0
+        # Hot-path metric accumulators, flushed every METRICS_FLUSH_EVERY events: a
+        # prometheus_client inc costs ~1 us, which adds up at tens of thousands of events/s.
+        self._pending_events: dict[str, int] = defaultdict(int)
+        self._pending_time: dict[str, float] = defaultdict(float)  # "_prefilter" only
+        self._pending_rule_time = [0.0] * len(self.rules)  # by rule index; packs summed at flush
+        self._pending_n = 0
         if metrics:
             metrics.rules_loaded.set(len(self.rules))
             for p in self.packs:
@@ -83,11 +92,35 @@ class Engine:
         return [r for r in self.rules if r.need is None]
 
     def process(self, event: Event) -> list[Alert]:
+        if self.metrics is None:
+            return self._process(event, depth=0)
         t0 = time.perf_counter()
         alerts = self._process(event, depth=0)
-        if self.metrics:
+        self._pending_n += 1
+        if self._pending_n % HISTOGRAM_SAMPLE == 0:
             self.metrics.engine_event.observe(time.perf_counter() - t0)
+        if self._pending_n >= METRICS_FLUSH_EVERY:
+            self.flush_metrics()
         return alerts
+
+    def flush_metrics(self) -> None:
+        """Push accumulated counters to prometheus (also call before reading them)."""
+        m = self.metrics
+        if m is not None:
+            for type_, n in self._pending_events.items():
+                m.events.labels(type_).inc(n)
+            by_pack = self._pending_time
+            for idx, secs in enumerate(self._pending_rule_time):
+                if secs:
+                    rule = self.rules[idx]
+                    by_pack[rule.pack] += secs
+                    m.rule_time(rule.id, rule.pack, secs)
+            for pack, secs in by_pack.items():
+                m.engine_time(pack, secs)
+        self._pending_events.clear()
+        self._pending_time.clear()
+        self._pending_rule_time = [0.0] * len(self.rules)
+        self._pending_n = 0
 
     def _candidates(self, event: Event, hits: set[tuple[str, int]] | None) -> list[int]:
         t = event.type
@@ -106,13 +139,12 @@ class Engine:
             if ts > self.watermark:
                 self.watermark = ts
             if m:
-                m.event(event.type)
+                self._pending_events[event.type] += 1
+        rule_time = self._pending_rule_time
         t_pre = time.perf_counter()
         hits = self.prefilter.scan(event) if self.prefilter else None
         ctx = EvalContext(event=event, hits=hits)
-        pack_time: dict[str, float] = defaultdict(float)
-        if m:
-            pack_time["_prefilter"] = time.perf_counter() - t_pre
+        self._pending_time["_prefilter"] += time.perf_counter() - t_pre
         alerts: list[Alert] = []
         derived: list[Event] = []
         for idx in self._candidates(event, hits):
@@ -131,10 +163,7 @@ class Engine:
                 for finding in det.add_data(event, ctx.evidence, state):
                     alerts.append(self._alert(rule, finding))
                     derived.extend(finding.derived)
-            pack_time[rule.pack] += time.perf_counter() - t_rule
-        if m:
-            for pack, secs in pack_time.items():
-                m.engine_time(pack, secs)
+            rule_time[idx] += time.perf_counter() - t_rule
         if depth < self.max_depth:
             for d in derived:
                 alerts.extend(self._process(d, depth + 1))
@@ -172,6 +201,10 @@ class Engine:
         evidence = dict(f.evidence)
         if "derived" in f.event.attrs:
             evidence["derived"] = f.event.attrs["derived"]
+        # Summary and evidence quote agent text, which may hold a leaked key. Every
+        # alert is built here, so redacting here keeps secrets out of the store, the
+        # alerts topic and every notification (prefix + short hash stay visible).
+        summary, evidence = redact(summary), redact_data(evidence)
         return Alert(
             alert_id=alert_id_of(fp, f.event_ids[0] if f.event_ids else f.key),
             fingerprint=fp, rule_id=rule.id, pack=rule.pack, pack_version=rule.pack_version,

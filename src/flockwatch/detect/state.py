@@ -21,3 +21,7 @@ class DictState:
 
     def for_rule(self, rule_id: str) -> MutableMapping[str, Any]:
         return self._rules.setdefault(rule_id, {})
+
+    def drop_rule(self, rule_id: str) -> None:
+        """Forget a rule's state (a reload removed the rule or changed its type)."""
+        self._rules.pop(rule_id, None)

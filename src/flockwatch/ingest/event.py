@@ -8,12 +8,13 @@ in strict mode, so a wrong type is an error, never a silent coercion.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 EventType = Literal["post", "comment", "vote", "follow", "dm", "agent", "community"]
-EVENT_TYPES: tuple[str, ...] = ("post", "comment", "vote", "follow", "dm", "agent", "community")
+EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 # Fields that carry agent-written text; detectors that look at "all text" use these.
 TEXT_FIELDS: tuple[str, ...] = ("title", "text")
@@ -53,9 +54,10 @@ class Event(BaseModel):
     value: Literal[1, -1] | None = Field(default=None, description="Vote value, +1 or -1.")
     attrs: dict[str, Any] = Field(default_factory=dict, description="Free-form extra attributes.")
 
-    @property
+    @cached_property
     def epoch(self) -> float:
-        """Event time in seconds since the epoch (all windows use this, never wall time)."""
+        """Event time in seconds since the epoch (all windows use this, never wall time).
+        Cached: several detectors ask for it per event."""
         return self.ts.timestamp()
 
 

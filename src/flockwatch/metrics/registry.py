@@ -8,6 +8,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 # Event time -> alert stored. Replays of old data land in the top buckets, which is
 # the truth: they were stored that long after they happened.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
+# success: new rules running; unchanged: files equal the running rules; invalid: a pack
+# failed to load (YAML, schema, regex, backtracking); tests_failed: an inline test failed;
+# error: anything unexpected while reloading.
+RELOAD_OUTCOMES = ("success", "unchanged", "invalid", "tests_failed", "error")
 ENGINE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1)
 
 
@@ -39,11 +43,27 @@ class Metrics:
             "flockwatch_engine_seconds", "Time spent evaluating rules, by pack (prefilter counted as pack '_prefilter').",
             ["pack"], registry=r,
         )
+        self.rule_seconds = Counter(
+            "flockwatch_rule_engine_seconds", "Time spent evaluating each rule (condition, exceptions, detector).",
+            ["rule", "pack"], registry=r,
+        )
         self.engine_event = Histogram(
             "flockwatch_engine_event_seconds", "Engine time per event, all packs.", buckets=ENGINE_BUCKETS, registry=r
         )
         self.consumer_lag = Gauge(
             "flockwatch_consumer_lag", "Messages behind the partition's high watermark.", ["topic", "partition"], registry=r
+        )
+        self.active_incidents = Gauge(
+            "flockwatch_active_incidents", "Incidents that grew within the last 15 minutes of event time.",
+            ["category"], registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "flockwatch_worker_batch_seconds", "Worker batch wall time: evaluate, store, publish, changelog.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r,
+        )
+        self.store_retries = Counter(
+            "flockwatch_store_retries", "Alert store writes that failed (database unreachable) and were retried.",
+            registry=r,
         )
         self.state_keys = Gauge("flockwatch_state_keys", "Live keys in stateful rule state.", ["rule"], registry=r)
         self.packs = Gauge(
@@ -51,16 +71,63 @@ class Metrics:
             ["pack", "version", "sha256"], registry=r,
         )
         self.rules_loaded = Gauge("flockwatch_rules_loaded", "Enabled rules loaded.", registry=r)
+        # Rule reloads (SIGHUP or a changed pack file). `reload_success` starts at 1: the
+        # rules a process starts with were validated, or it would not have started.
+        self.reload_success = Gauge(
+            "flockwatch_rules_reload_success",
+            "1 if the last rule reload was applied (or none was tried), 0 if it was refused.", registry=r,
+        )
+        self.reload_success.set(1)
+        self.reloads = Counter(
+            "flockwatch_rules_reloads", "Rule reload attempts, by outcome.", ["outcome"], registry=r
+        )
+        for outcome in RELOAD_OUTCOMES:
+            self.reloads.labels(outcome)  # every outcome exists from the start, at 0
+        self.last_reload = Gauge(
+            "flockwatch_rules_last_reload_timestamp_seconds", "Unix time of the last rule reload attempt.", registry=r
+        )
+        self.rules_loaded_at = Gauge(
+            "flockwatch_rules_loaded_timestamp_seconds", "Unix time the running rules were loaded.", registry=r
+        )
         self.build = Info("flockwatch_build", "flockwatch version.", registry=r)
-        self._event_children: dict[str, Counter] = {}
+        self.notifications = Counter(
+            "flockwatch_notifications",
+            "Notification messages by receiver and outcome: queued (written to the outbox), delivered, "
+            "failed (permanent error), expired (retry deadline passed), superseded (replaced by a newer "
+            "message of the same group before it was sent).",
+            ["receiver", "outcome"], registry=r,
+        )
+        self.notification_attempts = Counter(
+            "flockwatch_notification_attempts", "HTTP delivery attempts by receiver and outcome (ok, retry, permanent).",
+            ["receiver", "outcome"], registry=r,
+        )
+        self.notifications_suppressed = Counter(
+            "flockwatch_notifications_suppressed",
+            "Alert changes not sent, by reason (silenced, inhibited, dedup, acknowledged, resolved_not_sent, "
+            "unknown_alert, unknown_receiver).",
+            ["reason"], registry=r,
+        )
+        self.notification_template_errors = Counter(
+            "flockwatch_notification_template_errors",
+            "Messages whose receiver template failed; the plain fallback was sent instead.", ["receiver"], registry=r,
+        )
+        self.notification_request = Histogram(
+            "flockwatch_notification_request_seconds", "Duration of one HTTP delivery attempt.", ["receiver"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30), registry=r,
+        )
+        self.notification_latency = Histogram(
+            "flockwatch_notification_latency_seconds", "Message written to the outbox to delivered (retries included).",
+            buckets=LATENCY_BUCKETS, registry=r,
+        )
+        self.notify_enqueued = Counter(
+            "flockwatch_notify_enqueued", "Alert changes handed to the notifier (rows in notify_inbox).", registry=r
+        )
+        self.notify_outbox_pending = Gauge(
+            "flockwatch_notify_outbox_pending", "Messages waiting for delivery, by receiver.", ["receiver"], registry=r
+        )
         self._match_children: dict[tuple[str, ...], Counter] = {}
         self._engine_children: dict[str, Counter] = {}
-
-    def event(self, type_: str) -> None:
-        c = self._event_children.get(type_)
-        if c is None:
-            c = self._event_children[type_] = self.events.labels(type_)
-        c.inc()
+        self._rule_time_children: dict[tuple[str, str], Counter] = {}
 
     def match(self, rule: str, pack: str, category: str, severity: str) -> None:
         key = (rule, pack, category, severity)
@@ -68,6 +135,13 @@ class Metrics:
         if c is None:
             c = self._match_children[key] = self.matches.labels(*key)
         c.inc()
+
+    def rule_time(self, rule: str, pack: str, seconds: float) -> None:
+        key = (rule, pack)
+        c = self._rule_time_children.get(key)
+        if c is None:
+            c = self._rule_time_children[key] = self.rule_seconds.labels(rule, pack)
+        c.inc(seconds)
 
     def engine_time(self, pack: str, seconds: float) -> None:
         c = self._engine_children.get(pack)

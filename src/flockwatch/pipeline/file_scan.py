@@ -51,6 +51,7 @@ def scan_stream(
         report.events += 1
         if outcome.alerts:
             collector.add(outcome.alerts)
+    processor.engine.flush_metrics()
     report.seconds = time.perf_counter() - t0
     report.alerts = collector.alerts()
     return report

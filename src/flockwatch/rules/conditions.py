@@ -165,16 +165,20 @@ class ConditionCompiler:
             line,
         )
 
-    def _resolve(self, value: Any, line: int) -> Any:
+    def _resolve(self, value: Any, line: int, _seen: tuple[str, ...] = ()) -> Any:
+        """Replace `{list: name}` with the named list's items; lists may include other
+        lists (Falco style), e.g. `more: [{list: coins}, sol]`."""
         if isinstance(value, dict) and set(value) - {LINE_KEY} == {"list"}:
             name = value["list"]
             if name not in self.lists:
                 raise ConditionError(f"unknown list {name!r}", line)
-            return list(self.lists[name])
-        if isinstance(value, list):  # lists may splice named lists: [{list: a}, "extra"]
+            if name in _seen:
+                raise ConditionError(f"list cycle: {' -> '.join(_seen + (name,))}", line)
+            return self._resolve(list(self.lists[name]), line, _seen + (name,))
+        if isinstance(value, list):  # splice nested named lists in place
             out: list[Any] = []
             for v in value:
-                r = self._resolve(v, line)
+                r = self._resolve(v, line, _seen)
                 out.extend(r if isinstance(v, dict) else [r])
             return out
         return value

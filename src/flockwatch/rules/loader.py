@@ -30,11 +30,17 @@ DEFAULT_REGEX_TIMEOUT = 0.05  # seconds per match; a pattern past it is a counte
 
 
 def pack_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand directories to their *.yaml / *.yml files, sorted for a stable order."""
+    """Expand directories to their *.yaml / *.yml files, sorted for a stable order.
+
+    Hidden files and directories are skipped: a Kubernetes ConfigMap volume holds every
+    pack twice more under `..data/` and `..<timestamp>/`, which would load as duplicates."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out.extend(sorted(q for q in p.rglob("*") if q.suffix in (".yaml", ".yml")))
+            out.extend(sorted(
+                q for q in p.rglob("*")
+                if q.suffix in (".yaml", ".yml") and not any(part.startswith(".") for part in q.relative_to(p).parts)
+            ))
         else:
             out.append(p)
     return out
@@ -116,11 +122,6 @@ class _PackCompiler:
         if raw.get("condition") is None and not detector_cls.stateful and spec.type == "match":
             self.issue(line, spec.id, "a match rule needs a condition")
             return None
-        for pred in cc.predicates:
-            for src in pred.op.regex_sources:
-                problem = backtracking_problem(src)
-                if problem:
-                    self.issue(line, spec.id, f"regex {src!r}: catastrophic backtracking risk: {problem}")
         exception = self.exception_node(spec.exceptions, cc, spec.id, line)
         try:
             summary = SummaryTemplate(spec.summary)
@@ -145,12 +146,42 @@ class _PackCompiler:
             tests={"fire": strip_lines(spec.tests.fire), "quiet": strip_lines(spec.tests.quiet)},
             fingerprint_getters=fp_getters,
         )
+        # Rule types with conditions of their own (a sequence's steps) compile them with
+        # the pack's lists and macros, like the rule's condition.
+        rule.compile_condition = cc.compile
         try:
-            rule.detector = detector_cls(rule, strip_lines(spec.params))
-        except DetectorConfigError as exc:
-            self.issue(line, spec.id, f"type {spec.type}: {exc}")
+            params = _resolve_param_lists(strip_lines(spec.params), self.spec.lists)
+            rule.detector = detector_cls(rule, params)
+        except (DetectorConfigError, ConditionError) as exc:
+            self.issue(getattr(exc, "line", 0) or line, spec.id, f"type {spec.type}: {exc}")
             return None
+        for pred in cc.predicates:
+            for src in pred.op.regex_sources:
+                problem = backtracking_problem(src)
+                if problem:
+                    self.issue(line, spec.id, f"regex {src!r}: catastrophic backtracking risk: {problem}")
         return rule
+
+
+def _resolve_param_lists(value: Any, lists: dict[str, list[Any]]) -> Any:
+    """Type-specific settings may name pack lists with `{list: name}` exactly as
+    conditions do (e.g. cue patterns shared by several `cue_score` rules); inside
+    a list the named list is spliced in."""
+    if isinstance(value, dict):
+        if set(value) == {"list"}:
+            name = value["list"]
+            if name not in lists:
+                raise DetectorConfigError(f"unknown list {name!r}")
+            return list(lists[name])
+        return {k: _resolve_param_lists(v, lists) for k, v in value.items()}
+    if isinstance(value, list):
+        out: list[Any] = []
+        for item in value:
+            resolved = _resolve_param_lists(item, lists)
+            is_ref = isinstance(item, dict) and set(item) == {"list"}
+            out.extend(resolved) if is_ref else out.append(resolved)
+        return out
+    return value
 
 
 def load_pack_text(text: str, file: str, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:

@@ -9,14 +9,14 @@ name in `flockwatch.detect.rule_types`.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from flockwatch.ingest.event import EVENT_TYPES
+from flockwatch.ingest.event import EVENT_TYPES, EventType
 
 Severity = Literal["info", "low", "medium", "high", "critical"]
-SEVERITIES: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
+SEVERITIES: tuple[str, ...] = get_args(Severity)  # ordered, lowest first
 Category = Literal[
     "cipher",
     "spam_cascade",
@@ -26,15 +26,7 @@ Category = Literal[
     "credential_leak",
     "other",
 ]
-CATEGORIES: tuple[str, ...] = (
-    "cipher",
-    "spam_cascade",
-    "feedback_loop",
-    "social_engineering",
-    "prompt_injection",
-    "credential_leak",
-    "other",
-)
+CATEGORIES: tuple[str, ...] = get_args(Category)
 
 _SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.-]+)?$")
 _RULE_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,127}$")
@@ -100,7 +92,7 @@ class RuleSpec(_Strict):
     severity: Severity
     tags: list[str] = Field(default_factory=list)
     enabled: bool = True
-    events: list[Literal["post", "comment", "vote", "follow", "dm", "agent", "community"]] = Field(
+    events: list[EventType] = Field(
         default_factory=lambda: list(EVENT_TYPES)
     )
     condition: Any = None

@@ -23,15 +23,4 @@ class MatchDetector(Detector):
     def add_data(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
     ) -> list[Finding]:
-        ts = event.epoch
-        return [
-            Finding(
-                key=self.rule.evidence_key(event),
-                event=event,
-                event_ids=[event.event_id],
-                agent_ids=[event.agent_id],
-                first_ts=ts,
-                last_ts=ts,
-                evidence={"matches": evidence},
-            )
-        ]
+        return [Finding.of_event(self.rule.evidence_key(event), event, {"matches": evidence})]

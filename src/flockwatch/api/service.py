@@ -1,0 +1,222 @@
+"""What the alert API and the `alerts` / `silences` CLI do, in one place: list and
+show alerts (with history and deliveries), acknowledge, resolve, silences, test
+notifications. Every agent-written string leaving here is redacted."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from fnmatch import fnmatchcase
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from flockwatch.notify.config import NotifyConfig
+from flockwatch.notify.redaction import redact_deep
+from flockwatch.store.alert_store import record_to_alert
+from flockwatch.store.database import create_tables, make_engine
+from flockwatch.store.lifecycle import STATUSES, AlertNotFound, history, transition
+from flockwatch.store.notify_tables import NotifyAttempt, NotifyOutbox, NotifyOutboxAlert
+from flockwatch.store.silences import SilenceStore
+from flockwatch.store.tables import AlertRecord
+
+ALERTS = AlertRecord.__table__
+OUTBOX = NotifyOutbox.__table__
+OUTBOX_ALERTS = NotifyOutboxAlert.__table__
+ATTEMPTS = NotifyAttempt.__table__
+MAX_LIMIT = 1000
+MIN_PREFIX = 6
+
+
+class BadRequest(ValueError):
+    pass
+
+
+class NoConfig(LookupError):
+    """The operation needs the notification config, and none was given."""
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _dt(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return str(value)
+
+
+class AlertService:
+    def __init__(self, url: str | None = None, *, engine: Engine | None = None, config: NotifyConfig | None = None):
+        self.engine = engine or make_engine(url)
+        create_tables(self.engine)
+        self.config = config
+        self.silences = SilenceStore(self.engine)
+
+    # -- alerts -----------------------------------------------------------------------
+    def list_alerts(self, *, status: str | None = None, category: str | None = None, severity: str | None = None,
+                    rule: str | None = None, pack: str | None = None, tag: str | None = None,
+                    since: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        if status is not None and status not in STATUSES:
+            raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        if not 1 <= limit <= MAX_LIMIT or offset < 0:
+            raise BadRequest(f"limit must be 1..{MAX_LIMIT} and offset >= 0")
+        query = select(AlertRecord).order_by(AlertRecord.last_ts.desc(), AlertRecord.fingerprint)
+        for column, value in (("status", status), ("category", category), ("severity", severity), ("pack", pack)):
+            if value:
+                query = query.where(getattr(AlertRecord, column) == value)
+        if rule and not any(ch in rule for ch in "*?["):
+            query = query.where(AlertRecord.rule_id == rule)
+        if since:
+            query = query.where(AlertRecord.last_ts >= since)
+        needs_python_filter = bool(tag or (rule and any(ch in rule for ch in "*?[")))
+        if not needs_python_filter:
+            query = query.limit(limit).offset(offset)
+        with Session(self.engine) as session:
+            rows = list(session.execute(query).scalars())
+        if needs_python_filter:
+            rows = [r for r in rows if (not tag or tag in (r.tags or []))
+                    and (not rule or fnmatchcase(r.rule_id, rule))][offset: offset + limit]
+        return [self._alert_summary(r) for r in rows]
+
+    def resolve_ref(self, ref: str) -> str:
+        """A fingerprint, an alert id, or a unique prefix of either (at least 6 characters)."""
+        ref = ref.strip().lower()
+        if len(ref) < MIN_PREFIX:
+            raise BadRequest(f"give at least {MIN_PREFIX} characters of a fingerprint or alert id")
+        with self.engine.connect() as conn:
+            exact = conn.execute(select(ALERTS.c.fingerprint).where(
+                or_(ALERTS.c.fingerprint == ref, ALERTS.c.alert_id == ref))).scalars().first()
+            if exact:
+                return exact
+            like = ref.replace("%", "").replace("_", "") + "%"
+            found = conn.execute(select(ALERTS.c.fingerprint).where(
+                or_(ALERTS.c.fingerprint.like(like), ALERTS.c.alert_id.like(like))).limit(2)).scalars().all()
+        if not found:
+            raise AlertNotFound(ref)
+        if len(found) > 1:
+            raise BadRequest(f"{ref!r} matches several alerts; give more characters")
+        return found[0]
+
+    def show(self, ref: str) -> dict[str, Any]:
+        fp = self.resolve_ref(ref)
+        with Session(self.engine) as session:
+            row = session.execute(select(AlertRecord).where(AlertRecord.fingerprint == fp)).scalar_one_or_none()
+            if row is None:
+                raise AlertNotFound(ref)
+            out = self._alert_full(row)
+            conn = session.connection()
+            out["history"] = [
+                {"at": iso(h["at"]), "actor": h["actor"], "action": h["action"], "detail": h["detail"]}
+                for h in history(conn, fp)
+            ]
+            out["deliveries"] = self._deliveries(conn, fp)
+        return out
+
+    def acknowledge(self, ref: str, actor: str, comment: str = "") -> dict[str, Any]:
+        return self._transition(ref, "acknowledged", actor, comment)
+
+    def resolve(self, ref: str, actor: str, comment: str = "") -> dict[str, Any]:
+        return self._transition(ref, "resolved", actor, comment)
+
+    def _transition(self, ref: str, to: str, actor: str, comment: str) -> dict[str, Any]:
+        if not actor or not actor.strip():
+            raise BadRequest("say who you are (author)")
+        fp = self.resolve_ref(ref)
+        t = transition(self.engine, fp, to, actor.strip(), comment)
+        return {"fingerprint": fp, "previous": t.previous, "status": t.status, "changed": t.changed}
+
+    # -- notifications -----------------------------------------------------------------
+    def notification(self, notification_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(OUTBOX).where(OUTBOX.c.notification_id == notification_id)).mappings().first()
+            if row is None:
+                raise LookupError(notification_id)
+            out = self._delivery(conn, row)
+            out["payload"] = row["payload"]
+            out["alerts"] = list(conn.execute(
+                select(OUTBOX_ALERTS.c.fingerprint).where(OUTBOX_ALERTS.c.outbox_id == row["id"])).scalars())
+        return out
+
+    def notifications(self, *, status: str | None = None, receiver: str | None = None,
+                      limit: int = 100) -> list[dict[str, Any]]:
+        query = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(min(max(1, limit), MAX_LIMIT))
+        if status:
+            query = query.where(OUTBOX.c.status == status)
+        if receiver:
+            query = query.where(OUTBOX.c.receiver == receiver)
+        with self.engine.connect() as conn:
+            return [self._delivery(conn, r, with_attempts=False) for r in conn.execute(query).mappings()]
+
+    def outbox_counts(self) -> dict[str, dict[str, int]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(OUTBOX.c.receiver, OUTBOX.c.status, func.count())
+                                .group_by(OUTBOX.c.receiver, OUTBOX.c.status)).all()
+        out: dict[str, dict[str, int]] = {}
+        for receiver, status, n in rows:
+            out.setdefault(receiver, {})[status] = int(n)
+        return out
+
+    def receivers(self) -> list[dict[str, Any]]:
+        if self.config is None:
+            return []
+        return [{"name": r.name, "type": r.type, "send_resolved": r.send_resolved} for r in self.config.receivers]
+
+    async def send_test(self, receiver: str, actor: str) -> dict[str, Any]:
+        from flockwatch.notify.test_message import send_test
+
+        if self.config is None:
+            raise NoConfig("start the API with --config to send test notifications")
+        if not actor or not actor.strip():
+            raise BadRequest("say who you are (author)")
+        return await send_test(self.config, self.engine, receiver, actor.strip())
+
+    # -- rendering ------------------------------------------------------------------------
+    @staticmethod
+    def _alert_summary(r: AlertRecord) -> dict[str, Any]:
+        return redact_deep({
+            "fingerprint": r.fingerprint, "alert_id": r.alert_id, "status": r.status, "rule_id": r.rule_id,
+            "pack": r.pack, "category": r.category, "severity": r.severity, "title": r.title, "summary": r.summary,
+            "tags": list(r.tags or []), "count": r.count, "agents": len(r.agent_ids or []),
+            "first_ts": r.first_ts, "last_ts": r.last_ts, "version": r.version,
+        })
+
+    @staticmethod
+    def _alert_full(r: AlertRecord) -> dict[str, Any]:
+        out = record_to_alert(r).model_dump()
+        out.update(status=r.status, version=r.version, created_at=_dt(r.created_at), updated_at=_dt(r.updated_at))
+        return redact_deep(out)
+
+    def _deliveries(self, conn: Any, fingerprint: str) -> list[dict[str, Any]]:
+        rows = conn.execute(
+            select(OUTBOX).join(OUTBOX_ALERTS, OUTBOX_ALERTS.c.outbox_id == OUTBOX.c.id)
+            .where(OUTBOX_ALERTS.c.fingerprint == fingerprint).order_by(OUTBOX.c.id)
+        ).mappings().all()
+        return [self._delivery(conn, r) for r in rows]
+
+    @staticmethod
+    def _delivery(conn: Any, row: Any, with_attempts: bool = True) -> dict[str, Any]:
+        out = {
+            "notification_id": row["notification_id"], "receiver": row["receiver"], "kind": row["kind"],
+            "sequence": row["sequence"], "status": row["status"], "attempts": row["attempts"],
+            "created_at": iso(row["created_at"]), "next_attempt_at": iso(row["next_attempt_at"])
+            if row["status"] == "pending" else None,
+            "finished_at": iso(row["finished_at"]), "last_status_code": row["last_status_code"],
+            "last_error": row["last_error"], "template_error": row["template_error"],
+        }
+        if with_attempts:
+            out["attempt_log"] = [
+                {"attempt": a["attempt"], "at": iso(a["started_at"]), "duration": round(a["duration"], 4),
+                 "outcome": a["outcome"], "status_code": a["status_code"], "error": a["error"],
+                 "retry_after": a["retry_after"]}
+                for a in conn.execute(select(ATTEMPTS).where(ATTEMPTS.c.outbox_id == row["id"])
+                                      .order_by(ATTEMPTS.c.id)).mappings()
+            ]
+        return out

@@ -1,0 +1,111 @@
+"""Whole API responses -> mapped events. Shared by the live poller and the importers
+of raw API dumps, so a dump and a live poll of the same data give the same events.
+
+Shapes (Moltbook API v1):
+- list page  `GET /posts?sort=new`: {success, posts[...], count, has_more, next_offset}
+- post detail `GET /posts/{id}`:    {success, post{..., author{...}, submolt{...}}, comments[...]}
+  with replies nested under each comment's `replies`
+- profile    `GET /agents/profile?name=`: {success, agent{...}, recentPosts[...]}
+- submolt    `GET /submolts/{name}`:      {success, submolt{...}}
+Some deployments wrap the payload in `data`; both are accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flockwatch.bridge.mapping import (
+    Mapped, MapResult, Rejected, reject, has_profile, iter_comment_tree, map_post,
+)
+
+
+@dataclass
+class ListPage:
+    posts: list[MapResult]
+    has_more: bool
+    next_offset: int | None
+    next_cursor: str | None
+
+
+@dataclass
+class PostDetail:
+    post: MapResult
+    comments: list[tuple[str | None, MapResult]]  # (comment id, result), tree order
+    author: dict[str, Any] | None  # the post author's profile when the response carries one
+    newest: str | None  # latest created_at in the response: the fetch happened after it
+
+
+def payload(doc: object) -> object:
+    """The response body without the optional `{success, data: {...}}` envelope."""
+    if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "success" in doc:
+        return doc["data"]
+    return doc
+
+
+def latest(stamps: list[str | None]) -> str | None:
+    """The latest of some ISO-8601 stamps (unparseable ones ignored)."""
+    best: tuple[datetime, str] | None = None
+    for s in stamps:
+        if not isinstance(s, str):
+            continue
+        try:
+            t = datetime.fromisoformat(s.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if t.tzinfo is not None and (best is None or t > best[0]):
+            best = (t, s)
+    return best[1] if best else None
+
+
+def parse_list_page(doc: object) -> ListPage | Rejected:
+    body = payload(doc)
+    posts = body.get("posts") if isinstance(body, dict) else body
+    if not isinstance(posts, list):
+        return reject("post", doc, "not_a_list_page", "response has no `posts` list")
+    meta = body if isinstance(body, dict) else {}
+    offset = meta.get("next_offset")
+    cursor = meta.get("next_cursor") or meta.get("cursor")
+    return ListPage(
+        posts=[map_post(p) for p in posts],
+        has_more=bool(meta.get("has_more", False)),
+        next_offset=offset if isinstance(offset, int) and not isinstance(offset, bool) else None,
+        next_cursor=cursor if isinstance(cursor, str) and cursor else None,
+    )
+
+
+def parse_post_detail(doc: object) -> PostDetail | Rejected:
+    body = payload(doc)
+    post_obj = body.get("post") if isinstance(body, dict) else None
+    if not isinstance(post_obj, dict):
+        return reject("post", doc, "not_a_post_detail", "response has no `post` object")
+    post = map_post(post_obj)
+    pid = post.event.post_id if isinstance(post, Mapped) else None
+    comments: list[tuple[str | None, MapResult]] = []
+    if pid is not None:
+        author_id = post.event.agent_id if isinstance(post, Mapped) else None
+        raw_comments = body.get("comments", post_obj.get("comments", []))
+        comments = list(iter_comment_tree(raw_comments, post_id=pid, community=post.event.community,
+                                          post_author_id=author_id))
+    author = post_obj.get("author")
+    stamps = [post_obj.get("created_at")] + [
+        r.event.ts.isoformat() for _, r in comments if isinstance(r, Mapped)
+    ]
+    return PostDetail(post, comments, author if has_profile(author) else None, latest(stamps))
+
+
+def profile_of(doc: object) -> tuple[dict[str, Any] | None, list[Any]]:
+    """(agent profile, its recent posts) from a profile response."""
+    body = payload(doc)
+    if not isinstance(body, dict):
+        return None, []
+    agent = body.get("agent")
+    recent = body.get("recentPosts") or body.get("recent_posts") or []
+    return (agent if isinstance(agent, dict) else None), (recent if isinstance(recent, list) else [])
+
+
+def submolt_of(doc: object) -> dict[str, Any] | None:
+    body = payload(doc)
+    sub = body.get("submolt") if isinstance(body, dict) else None
+    return sub if isinstance(sub, dict) else None

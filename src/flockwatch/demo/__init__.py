@@ -1,0 +1,1 @@
+"""`flockwatch demo`: the whole product on its embedded default, watched live."""

@@ -1,0 +1,85 @@
+"""Base of the stateful rule types: state lives under partition keys built from the
+rule's `group_by` key specs (see `keys.py`), one state entry per key.
+
+`add_data` (what the engine calls) observes the event under each of its partition
+keys; the worker, which routes one copy of the event per key, calls `observe` with
+the key that copy was routed by. Every entry records `t`, the latest event time it
+saw, and expires `ttl` seconds after it (event time) in `garbage_collect`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import deque
+from collections.abc import MutableMapping
+from typing import Any
+
+from flockwatch.detect.detector import Detector, Finding
+from flockwatch.detect.keys import KeySpec, partition_keys
+from flockwatch.ingest.event import Event
+
+
+class KeyedDetector(Detector):
+    stateful = True
+    group_by: list[KeySpec]
+    ttl: float  # seconds of event time a key's state outlives its last event
+
+    def partition_keys(self, event: Event) -> list[str]:
+        return partition_keys(self.group_by, event)
+
+    def partition_key(self, event: Event) -> str | None:
+        keys = self.partition_keys(event)
+        return keys[0] if keys else None
+
+    def group_labels(self, key: str) -> dict[str, str]:
+        return dict(zip((s.label for s in self.group_by), key.split("\x1f")))
+
+    FULL_SCAN_EVERY = 32  # garbage collections between full scans of the state
+
+    def add_data(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
+    ) -> list[Finding]:
+        assert state is not None
+        out: list[Finding] = []
+        for key in self.partition_keys(event):
+            out.extend(self.observe(event, evidence, state, key))
+            self.touched(key, event.epoch)
+        return out
+
+    def touched(self, key: str, ts: float) -> None:
+        """Note that `key` saw an event at `ts` (the worker calls this after `observe`)."""
+        try:
+            self._touched.append((ts, key))
+        except AttributeError:
+            self._touched: deque[tuple[float, str]] = deque()
+            self._touched.append((ts, key))
+
+    @abstractmethod
+    def observe(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], key: str
+    ) -> list[Finding]:
+        """Observe one event under one of its partition keys."""
+
+    def garbage_collect(self, watermark: float, state: MutableMapping[str, Any]) -> int:
+        """Expire keys whose last event is older than `ttl` before the watermark.
+
+        Usually only the keys touched long enough ago are checked (a queue in touch
+        order, kept in memory beside the state); every FULL_SCAN_EVERY-th call scans
+        the whole state, which also catches keys restored from a changelog."""
+        horizon = watermark - self.ttl
+        self._gc_calls = getattr(self, "_gc_calls", 0) + 1
+        queue: deque[tuple[float, str]] = getattr(self, "_touched", deque())
+        removed = 0
+        if self._gc_calls % self.FULL_SCAN_EVERY == 0 or not queue:
+            queue.clear()
+            stale = [k for k, v in list(state.items()) if v.get("t", float("-inf")) < horizon]
+            for k in stale:
+                del state[k]
+            return len(stale)
+        while queue and queue[0][0] < horizon:
+            _ts, key = queue.popleft()
+            entry = state.get(key)
+            if entry is not None and entry.get("t", float("-inf")) < horizon:
+                del state[key]
+                removed += 1
+        return removed

@@ -1,0 +1,108 @@
+"""`reply_cycle`: agents answering each other round a short cycle (A -> B -> C -> A),
+the same cycle completed at least `rounds` times within `window`. One round of a
+three-way conversation is normal; the same circle going round and round is a loop.
+
+Cycles of 3 to `max_length` agents (two agents are `ping_pong`). Partitioned by
+thread (`post_id`), where such loops run; the reply edge is agent -> target_agent_id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from flockwatch.detect.detector import Finding
+from flockwatch.detect.incident import finding, grow, open_incident, sample_of, still_open
+from flockwatch.detect.keyed import KeyedDetector
+from flockwatch.detect.keys import parse_group_by
+from flockwatch.detect.params import Params
+from flockwatch.detect.registry import register
+from flockwatch.ingest.event import Event
+
+MAX_EDGES = 200
+
+
+@register
+class ReplyCycleDetector(KeyedDetector):
+    name = "reply_cycle"
+
+    def __init__(self, rule: Any, params: dict[str, Any]):
+        super().__init__(rule, params)
+        p = Params(self.name, params, {"window", "rounds", "max_length"})
+        self.window = self.ttl = p.duration("window")
+        self.rounds = p.integer("rounds", 2)
+        self.max_length = p.integer("max_length", 4, minimum=3)
+        self.group_by = parse_group_by(["post_id"])
+
+    def observe(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], key: str
+    ) -> list[Finding]:
+        src, dst, ts = event.agent_id, event.target_agent_id, event.epoch
+        if not dst or dst == src:
+            return []
+        entry = state.get(key) or {"t": ts, "edges": [], "cycles": {}, "inc": None}
+        edges: list[list[Any]] = entry["edges"]
+        if any(e[3] == event.event_id for e in edges):
+            return []
+        entry["t"] = max(entry["t"], ts)
+        horizon = entry["t"] - self.window
+        edges = [e for e in edges if e[0] >= horizon]
+        path = _path_back(edges, dst, src, ts, self.max_length - 1)
+        edges = (edges + [[ts, src, dst, event.event_id]])[-MAX_EDGES:]
+        cycles: dict[str, list[Any]] = {
+            c: v for c, v in entry["cycles"].items() if v[0][-1] >= horizon
+        }
+        incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
+        fired = False
+        if path is not None:
+            agents = [dst] + [e[2] for e in path]  # dst -> ... -> src, then src -> dst closes it
+            cycle = _canonical(agents)
+            times, ids = cycles.get(cycle, [[], []])
+            times, ids = (times + [ts])[-MAX_EDGES:], (ids + [e[3] for e in path] + [event.event_id])[-MAX_EDGES:]
+            cycles[cycle] = [times, ids]
+            if incident is None and len(times) >= self.rounds:
+                members = sorted({(e[0], e[3], e[1]) for e in edges if e[3] in set(ids)})
+                incident = open_incident([(t, i, a, None) for t, i, a in members])
+                incident["cycle"] = cycle
+                fired = True
+            elif incident is not None and incident.get("cycle") == cycle:
+                fired = grow(incident, ts, event.event_id, src, sample_of(event))
+        entry["edges"], entry["cycles"], entry["inc"] = edges, cycles, incident
+        state[key] = entry
+        if not fired or incident is None:
+            return []
+        ev = {"thread": key, "cycle": incident["cycle"].split(" -> "), "rounds": len(cycles[incident["cycle"]][0]),
+              "window_seconds": self.window, "matches": evidence}
+        return [finding(key, incident, event, ev)]
+
+
+def _path_back(edges: list[list[Any]], start: str, end: str, before: float, max_edges: int) -> list[list[Any]] | None:
+    """Edges start -> ... -> end, each later than the one before and all before `before`,
+    through 2..max_edges edges over distinct agents (a path of one edge is ping-pong)."""
+    out_of: dict[str, list[list[Any]]] = {}
+    for e in edges:
+        if e[0] <= before:
+            out_of.setdefault(e[1], []).append(e)
+    if start not in out_of:
+        return None
+
+    def walk(node: str, after: float, used: tuple[str, ...], path: list[list[Any]]) -> list[list[Any]] | None:
+        if len(path) >= max_edges:
+            return None
+        for e in out_of.get(node, ()):
+            if e[0] < after:
+                continue
+            if e[2] == end and path:
+                return path + [e]
+            if e[2] not in used and e[2] != end:
+                found = walk(e[2], e[0], used + (e[2],), path + [e])
+                if found:
+                    return found
+        return None
+
+    return walk(start, float("-inf"), (start, end), [])
+
+
+def _canonical(agents: list[str]) -> str:
+    i = agents.index(min(agents))
+    return " -> ".join(agents[i:] + agents[:i])

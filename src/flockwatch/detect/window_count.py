@@ -1,0 +1,129 @@
+"""Counting within a sliding event-time window, per partition key: the engine behind
+`threshold`, `distinct_count`, `near_duplicate` and `propagation`.
+
+State of one key (JSON-serialisable, bounded):
+
+    {"t": latest ts, "ev": [[ts, event_id, agent_id, value, fan, sample, sig], ...],
+     "inc": open incident or None, "d": when this bucket last deferred to a lower one}
+
+`value` is what is counted (the event id, or the `distinct` field's value); `fan` is
+set when the rule's keys fan out (URLs, MinHash bands): the CRC32s of all the
+event's partition keys. It lets a bucket see that a *lower* bucket (smaller key hash)
+holds at least `threshold` of the same events and will report the incident itself,
+so one cascade spread over several LSH bands or URLs gives one alert, not several.
+The choice depends only on the bucket's own content, so it is the same in `scan`
+and in a worker that owns only this key.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from typing import Any
+
+from flockwatch.detect.incident import Incident, grow, open_incident, still_open
+from flockwatch.detect.text_sig import packed_similarity
+
+MAX_KEPT = 64  # events remembered per key: bounds memory and per-event work for a runaway key
+RECENT_PEERS = 8  # an open incident grows by an event like one of this many recent ones
+COMPARE_LAST = 16  # similarity is checked against this many most recent events of a bucket
+
+
+def key_hash(key: str) -> int:
+    return zlib.crc32(key.encode())
+
+
+class WindowCount:
+    def __init__(self, window: float, threshold: int, distinct: bool, max_kept: int = MAX_KEPT,
+                 min_similarity: float = 0.0):
+        self.window = window
+        self.threshold = threshold
+        self.distinct = distinct
+        self.max_kept = max_kept
+        self.min_similarity = min_similarity  # > 0: count only events this like the new one
+
+    def measure(self, events: list[list[Any]]) -> int:
+        if not self.distinct:
+            return len(events)
+        return len({e[3] for e in events if e[3] is not None})
+
+    def add(
+        self,
+        entry: dict[str, Any] | None,
+        key: str,
+        ts: float,
+        event_id: str,
+        agent_id: str,
+        value: str | None,
+        fan: list[int] | None,
+        sample: str | None,
+        sig: int | None = None,
+    ) -> tuple[dict[str, Any], Incident | None, int]:
+        """Count one event; returns (new entry, incident to report or None, measure).
+        With `min_similarity`, only the events whose MinHash signature `sig` is that
+        similar to the new event's count (a bucket's chance collisions do not), and an
+        open incident grows only by events similar to one already in it.
+        The caller stores the entry back (Faust tables changelog on assignment)."""
+        entry = entry or {"t": ts, "ev": [], "inc": None}
+        events: list[list[Any]] = entry["ev"]
+        incident: Incident | None = entry["inc"]
+        for e in reversed(events):  # a replayed event must not count twice (same ts: look at the tail)
+            if e[0] < ts:
+                break
+            if e[1] == event_id:
+                return entry, None, 0
+        events.append([ts, event_id, agent_id, value, fan, sample, sig])
+        if len(events) > 1 and events[-2][0] > ts:
+            events.sort(key=lambda e: e[0])  # late events within the window still count
+        latest = max(entry["t"], ts)
+        horizon = latest - self.window
+        if events[0][0] < horizon or len(events) > self.max_kept:
+            events = [e for e in events if e[0] >= horizon][-self.max_kept:]
+        entry["t"], entry["ev"] = latest, events
+        if incident is not None and not still_open(incident, ts, self.window):
+            incident = None
+        if incident is not None:
+            # Growing: the incident is already established; compare with a few recent
+            # events only, so a big cascade costs no more per event than a small one.
+            recent = events[-RECENT_PEERS - 1:]
+            if self._similar(recent, sig, event_id):
+                grow(incident, ts, event_id, agent_id, sample)
+                entry["inc"] = incident
+                return entry, incident, len(incident["agents"]) if self.distinct else incident["n"]
+            entry["inc"] = incident
+            return entry, None, 0
+        deferred_at = entry.get("d")
+        if deferred_at is not None and ts - deferred_at <= self.window:
+            return entry, None, 0  # a lower bucket reports this cascade; stay quiet, cheaply
+        peers = events
+        if self.min_similarity > 0 and sig is not None:
+            last = events[-COMPARE_LAST:]
+            if self.measure(last) < self.threshold:
+                return entry, None, 0  # not enough even counting every event: skip the comparisons
+            s = self.min_similarity
+            peers = [e for e in last if e[6] is not None and packed_similarity(e[6], sig) >= s]
+        measure = self.measure(peers)
+        reported = None
+        if measure >= self.threshold:
+            if self._deferred(peers, key):
+                entry["d"] = ts
+            else:
+                incident = reported = open_incident([(e[0], e[1], e[2], e[5]) for e in peers])
+        entry["inc"] = incident
+        return entry, reported, measure
+
+    def _similar(self, recent: list[list[Any]], sig: int | None, event_id: str) -> bool:
+        if self.min_similarity <= 0 or sig is None:
+            return True
+        return any(e[1] != event_id and e[6] is not None and packed_similarity(e[6], sig) >= self.min_similarity
+                   for e in recent)
+
+    def _deferred(self, events: list[list[Any]], key: str) -> bool:
+        """True when a bucket with a smaller key hash holds `threshold` of these events."""
+        mine = key_hash(key)
+        groups: dict[int, list[list[Any]]] = defaultdict(list)
+        for e in events:
+            for h in e[4] or ():
+                if h < mine:
+                    groups[h].append(e)
+        return any(len(g) >= self.threshold and self.measure(g) >= self.threshold for g in groups.values())

@@ -1,0 +1,1 @@
+"""Servers flockwatch can start for you (the demo, tests): the embedded Kafka broker."""

@@ -1,0 +1,73 @@
+"""Text neutralisation shared by the chat receivers.
+
+Everything an agent wrote is hostile: it may try to ping a whole channel
+(`@here`, `@everyone`, `<!channel>`), impersonate a link (`[docs](http://evil)`),
+reverse text direction to spoof what is shown, or carry a phishing URL that the
+chat client would unfurl. Each receiver escapes its own markup; these helpers are
+the parts every chat target needs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+ZWSP = "\u200b"
+
+# C0/C1 controls except tab/newline, and the bidi overrides/isolates used for spoofing.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+_MENTION = re.compile(r"@(?=\S)")
+_URL_SCHEME = re.compile(r"\b(h)(tt)(ps?)(:/{2})", re.IGNORECASE)
+
+
+def strip_controls(text: str) -> str:
+    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def break_mentions(text: str) -> str:
+    """`@here` -> `@\u200bhere`: reads the same, notifies nobody."""
+    return _MENTION.sub("@" + ZWSP, text)
+
+
+def defang_urls(text: str) -> str:
+    """`https://evil` -> `hxxps://evil`: still readable, never a clickable or unfurled link."""
+    return _URL_SCHEME.sub(lambda m: "hxx" + m.group(3) + m.group(4), text)
+
+
+def backslash_escape(text: str, specials: str) -> str:
+    return "".join("\\" + ch if ch in specials else ch for ch in text)
+
+
+def truncate(text: str, limit: int, marker: str = "\n…") -> str:
+    """Cut escaped text to `limit` characters without splitting an escape sequence,
+    preferring a line boundary."""
+    if len(text) <= limit:
+        return text
+    cut = text[: max(0, limit - len(marker))]
+    newline = cut.rfind("\n")
+    if newline > len(cut) // 2:
+        cut = cut[:newline]
+    amp = cut.rfind("&")
+    if amp != -1 and ";" not in cut[amp:]:
+        cut = cut[:amp]  # half an HTML entity
+    trailing = len(cut) - len(cut.rstrip("\\"))
+    if trailing % 2:
+        cut = cut[:-1]  # a lone escaping backslash
+    return cut + marker
+
+
+_LIST_MARKER = re.compile(r"(?m)^(\s*)([-+=]|\d+\.)(?=\s|$)")
+
+
+def markdown_escaper(specials: str, extra: Callable[[str], str] | None = None) -> Callable[[str], str]:
+    """An escaper for a markdown dialect: controls stripped, URLs defanged, `specials`
+    backslash-escaped, list/heading markers at line start escaped, mentions broken."""
+
+    def escape(text: str) -> str:
+        text = backslash_escape(defang_urls(strip_controls(text)), specials)
+        text = _LIST_MARKER.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+        if extra is not None:
+            text = extra(text)
+        return break_mentions(text)
+
+    return escape

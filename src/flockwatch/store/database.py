@@ -1,0 +1,49 @@
+"""Database engines from URLs. SQLite is the zero-setup default; PostgreSQL is the
+production store (`FLOCKWATCH_DATABASE_URL=postgresql+psycopg://...`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel, create_engine
+
+DEFAULT_URL = "sqlite:///var/flockwatch.db"
+
+
+def database_url(url: str | None = None) -> str:
+    url = url or os.environ.get("FLOCKWATCH_DATABASE_URL") or DEFAULT_URL
+    # Accept plain postgresql:// URLs; we ship the psycopg 3 driver.
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # WAL lets the API read while the worker writes; NORMAL sync is durable in WAL mode.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.close()
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    return engine
+
+
+def create_tables(engine: Engine) -> None:
+    # Import every table module so SQLModel.metadata knows all of them.
+    import flockwatch.store.notify_tables  # noqa: F401
+    import flockwatch.store.tables  # noqa: F401
+
+    SQLModel.metadata.create_all(engine)

@@ -1,0 +1,138 @@
+"""Alert lifecycle: firing -> acknowledged -> resolved, and the history of it all.
+
+Every change of an alert, by flockwatch (created, updated, reopened) or by a person
+(acknowledged, resolved), is an `alert_history` row and an inbox row for the
+notifier, written in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from flockwatch.store.notify_tables import AlertHistoryRecord, NotifyInbox
+from flockwatch.store.tables import AlertRecord, utcnow
+
+ALERTS = AlertRecord.__table__
+HISTORY = AlertHistoryRecord.__table__
+INBOX = NotifyInbox.__table__
+
+STATUSES = ("firing", "acknowledged", "resolved")
+SYSTEM_ACTOR = "flockwatch"
+
+
+class AlertNotFound(LookupError):
+    pass
+
+
+class LifecycleConflict(ValueError):
+    """The transition is not allowed from the alert's current status."""
+
+
+@dataclass(frozen=True)
+class Transition:
+    fingerprint: str
+    previous: str
+    status: str
+    changed: bool
+
+
+@dataclass(frozen=True)
+class Change:
+    """One stored alert change, as the notifier needs it."""
+
+    fingerprint: str
+    version: int
+    created: bool
+    count: int
+    severity: str
+
+
+def record_changes(conn: Connection, changes: list[Change], now: float | None = None) -> int:
+    """History + inbox rows for alert versions just stored; reopens resolved alerts that grew."""
+    if not changes:
+        return 0
+    now = now or time.time()
+    fps = [c.fingerprint for c in changes if not c.created]
+    reopened: set[str] = set()
+    if fps:
+        reopened = set(conn.execute(
+            update(ALERTS).where(ALERTS.c.fingerprint.in_(fps), ALERTS.c.status == "resolved")
+            .values(status="firing", updated_at=utcnow()).returning(ALERTS.c.fingerprint)
+        ).scalars())
+    rows = []
+    for c in changes:
+        reason = "created" if c.created else "reopened" if c.fingerprint in reopened else "updated"
+        rows.append((c, reason))
+    conn.execute(INBOX.insert(), [
+        {"fingerprint": c.fingerprint, "version": c.version, "reason": reason, "enqueued_at": now, "lease_until": 0.0}
+        for c, reason in rows
+    ])
+    conn.execute(HISTORY.insert(), [
+        {"fingerprint": c.fingerprint, "at": now, "actor": SYSTEM_ACTOR, "action": reason, "version": c.version,
+         "detail": {"version": c.version, "count": c.count, "severity": c.severity}}
+        for c, reason in rows
+    ])
+    return len(rows)
+
+
+def unrecorded(conn: Connection, stored: list[Change]) -> list[Change]:
+    """Stored versions the history has not seen: a replay after the worker died between
+    storing an alert and enqueueing it (the store then reports "unchanged")."""
+    if not stored:
+        return []
+    seen = dict(conn.execute(
+        select(HISTORY.c.fingerprint, func.max(HISTORY.c.version))
+        .where(HISTORY.c.fingerprint.in_([c.fingerprint for c in stored]), HISTORY.c.actor == SYSTEM_ACTOR)
+        .group_by(HISTORY.c.fingerprint)
+    ).all())
+    out = []
+    for c in stored:
+        last = seen.get(c.fingerprint)
+        if last is None or last < c.version:
+            out.append(Change(c.fingerprint, c.version, last is None, c.count, c.severity))
+    return out
+
+
+def transition(engine: Engine, fingerprint: str, to: str, actor: str, comment: str = "") -> Transition:
+    """Acknowledge or resolve. Repeating a transition is a no-op, not an error."""
+    if to not in ("acknowledged", "resolved"):
+        raise LifecycleConflict(f"cannot move an alert to {to!r}")
+    now = time.time()
+    with engine.begin() as conn:
+        query = select(ALERTS.c.status, ALERTS.c.version).where(ALERTS.c.fingerprint == fingerprint)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            raise AlertNotFound(fingerprint)
+        status, version = row
+        if status == to:
+            return Transition(fingerprint, status, to, False)
+        if to == "acknowledged" and status == "resolved":
+            raise LifecycleConflict("the alert is resolved; it reopens by itself if it fires again")
+        conn.execute(update(ALERTS).where(ALERTS.c.fingerprint == fingerprint).values(status=to, updated_at=utcnow()))
+        conn.execute(HISTORY.insert().values(
+            fingerprint=fingerprint, at=now, actor=actor, action=to, detail={"comment": comment, "from": status}))
+        conn.execute(INBOX.insert().values(
+            fingerprint=fingerprint, version=version, reason=to, enqueued_at=now, lease_until=0.0))
+    return Transition(fingerprint, status, to, True)
+
+
+def history(conn: Connection, fingerprint: str) -> list[dict[str, Any]]:
+    rows = conn.execute(select(HISTORY).where(HISTORY.c.fingerprint == fingerprint).order_by(HISTORY.c.id)).mappings()
+    return [dict(r) for r in rows]
+
+
+def changes_of(stored: Iterable[Any]) -> tuple[list[Change], list[Change]]:
+    """`StoredAlert`s from `AlertStore.upsert` -> (changed, unchanged) as `Change`s."""
+    changed, unchanged = [], []
+    for s in stored:
+        change = Change(s.alert.fingerprint, s.version, s.created, s.alert.count, s.alert.severity)
+        (changed if s.changed else unchanged).append(change)
+    return changed, unchanged

@@ -1,0 +1,264 @@
+"""Wiring of the worker: topics, the agent loop, the state table, timers, endpoints.
+
+Delivery guarantee. The agent takes a batch with `noack_take` (Faust's plain `take`
+acks a batch even when the loop body raises or is cancelled, losing it), and acks
+the batch's events only after: its alerts are stored (idempotent by fingerprint),
+its alerts and dead letters are on the broker, and the state changes it caused are
+in the table changelog. Offsets are committed from acks, so a crash at any point
+replays at most the unacknowledged batches, and the replay stores nothing twice.
+
+A batch that fails for any other reason ends the process (exit 70) without acking:
+Faust would otherwise restart the agent and later commit past the failed batch (its
+offset bookkeeping ignores a one-message gap). The supervisor restarts the worker and
+the batch is replayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from sqlalchemy import text
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from flockwatch.alerts.alert import Alert
+from flockwatch.detect.compiled import CompiledPack
+from flockwatch.detect.engine import Engine
+from flockwatch.kafka.topics import ensure_topics
+from flockwatch.metrics.registry import Metrics
+from flockwatch.notify.notifier import Notifier
+from flockwatch.pipeline.processor import Processor
+from flockwatch.rules.reload import RuleSet
+from flockwatch.rules.watch import RuleWatcher, install_sighup
+from flockwatch.store.alert_store import AlertStore, StoredAlert
+from flockwatch.worker.app import RawSchema, create_app
+from flockwatch.worker.batch import BatchOutcome, BatchStep, Record, publication
+from flockwatch.worker.health import Health
+from flockwatch.worker.http import EndpointServer
+from flockwatch.worker.lag import LagTracker
+from flockwatch.worker.settings import WorkerSettings
+from flockwatch.worker.table_state import TableState
+
+log = logging.getLogger(__name__)
+
+EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a batch could not be made durable; it will be replayed
+STATE_TABLE = "detector-state"
+STORE_ERRORS = (OperationalError, InterfaceError)  # worth retrying: the database is away
+
+
+class WorkerRuntime:
+    def __init__(self, settings: WorkerSettings, packs: Sequence[CompiledPack], metrics: Metrics | None = None,
+                 started: float | None = None, rule_paths: Sequence[str] | None = None,
+                 rules_poll_seconds: float = 5.0):
+        """`rule_paths`: where `packs` came from; given, the rules are reloaded on SIGHUP and
+        (every `rules_poll_seconds`, 0 = never) when a pack file changes."""
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        self.health = Health(started=started if started is not None else time.monotonic())
+        s = settings
+        counts = ensure_topics(s.broker, {s.events_topic: s.partitions, s.alerts_topic: s.partitions,
+                                          s.dead_letter_topic: 1})
+        self.partitions = counts[s.events_topic]
+        self.app = create_app(s, self.partitions)
+        self.store = AlertStore(s.database_url)
+        self.health.store_check = self._ping_store
+        # With reloads a stateful rule may arrive later, so the table must exist from the start.
+        stateful = bool(rule_paths) or any(r.detector.stateful for p in packs for r in p.rules if r.enabled)
+        self.table: Any = None
+        self.state: TableState | None = None
+        if stateful:
+            self.table = self.app.Table(STATE_TABLE, partitions=self.partitions,
+                                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
+            self.state = TableState(self.table.data)
+            self._changelog = self.table.changelog_topic.get_topic_name()
+        self.rules: RuleSet | None = None
+        self.watcher: RuleWatcher | None = None
+        engine: Engine | RuleSet
+        if rule_paths:
+            engine = self.rules = RuleSet(rule_paths, metrics=self.metrics, state=self.state, packs=list(packs),
+                                          on_alert=self._internal_alert)
+            self.watcher = RuleWatcher(self.rules, interval=rules_poll_seconds or 3600.0,
+                                       watch_files=rules_poll_seconds > 0)
+        else:
+            engine = Engine(packs, metrics=self.metrics, state=self.state)
+        self.health.rules_loaded = len(engine.rules)
+        self.notifier = Notifier(engine=self.store.engine, metrics=self.metrics)
+        self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state,
+                              notifier=self.notifier)
+        self.lag = LagTracker(self.metrics, s.events_topic)
+        self.events_topic = self.app.topic(s.events_topic, schema=RawSchema())
+        self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
+        self.app.timer(s.lag_interval)(self._tick)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+        self._owned: set[int] = set()  # firehose partitions this worker owns
+        self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
+        self.endpoints: EndpointServer | None = None
+
+    # --- running -------------------------------------------------------------------
+
+    def run(self, loglevel: str = "warning") -> None:
+        """Run until SIGINT/SIGTERM (graceful: acked offsets are committed on the way out)."""
+        if self.settings.metrics_port is not None:
+            self.endpoints = EndpointServer(self.settings.metrics_host, self.settings.metrics_port,
+                                            self.metrics.registry, self.health).start()
+            log.warning("worker endpoints on http://%s:%d (/metrics /healthz /readyz)",
+                        self.settings.metrics_host, self.endpoints.port)
+        worker = faust.Worker(self.app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+        worker.spinner = None  # terminal escape codes are noise in logs
+        if self.watcher is not None:
+            # Faust handles INT/TERM/USR1/USR2; unhandled, SIGHUP would kill the worker.
+            install_sighup(self.watcher)
+            self.watcher.start()
+        try:
+            worker.execute_from_commandline()
+        finally:
+            if self.watcher is not None:
+                self.watcher.stop()
+            if self.endpoints is not None:
+                self.endpoints.stop()
+
+    # --- the agent -----------------------------------------------------------------
+
+    async def _consume(self, stream: faust.StreamT) -> None:
+        """Take batches and hand them to one processing task through a short queue, so
+        the next batch fills while the previous one waits for the store and the broker.
+        Batches are processed and acked strictly in order, one at a time."""
+        s = self.settings
+        queue: asyncio.Queue[list[Any]] = asyncio.Queue(maxsize=max(1, s.pipeline_depth))
+        processor = asyncio.ensure_future(self._process_batches(stream, queue))
+        try:
+            async for events in stream.noack_take(s.batch_size, within=s.batch_within):
+                if processor.done():
+                    processor.result()  # surfaces a crash of the processing task
+                await queue.put(list(events))
+        finally:
+            processor.cancel()  # shutdown or rebalance: whatever is queued is not acked, so it is replayed
+
+    async def _process_batches(self, stream: faust.StreamT, queue: asyncio.Queue[list[Any]]) -> None:
+        while True:
+            events = await queue.get()
+            try:
+                await self.handle_batch(events)
+            except asyncio.CancelledError:
+                raise
+            except BaseException:  # noqa: BLE001
+                log.critical("batch of %d events failed; exiting without acknowledging it (it will be replayed)",
+                             len(events), exc_info=True)
+                logging.shutdown()
+                os._exit(EXIT_BATCH_FAILED)
+            last: dict[int, int] = {}
+            for ev in events:
+                await stream.ack(ev)
+                last[ev.message.partition] = ev.message.offset
+            for partition, offset in last.items():
+                self.lag.finished(partition, offset)
+
+    async def handle_batch(self, events: Sequence[Any]) -> None:
+        t0 = time.perf_counter()
+        records = [Record(m.value, m.key, m.topic, m.partition, m.offset) for m in (ev.message for ev in events)]
+        outcome = self.step.evaluate(records)
+        stored = await self._store(outcome)
+        pending = []
+        for s in stored:
+            pub = publication(s)
+            pending.append(await self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers))
+        for dl in outcome.dead_letters:
+            pending.append(await self._send(self.settings.dead_letter_topic, dl.key, dl.value))
+        if self.state is not None:
+            for partition, key, value in self.state.flush():
+                pending.append(await self._send(self._changelog, key, value, partition=partition))
+        if pending:
+            await asyncio.gather(*pending)  # every record acknowledged by the broker
+        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+
+    async def _store(self, outcome: BatchOutcome) -> list[StoredAlert]:
+        if not outcome.alerts:
+            return self.step.store(outcome)
+        deadline = time.monotonic() + self.settings.store_retry_seconds
+        delay = 0.5
+        while True:
+            try:
+                return await asyncio.to_thread(self.step.store, outcome)
+            except STORE_ERRORS as exc:
+                self.metrics.store_retries.inc()
+                self.health.store_error = f"{type(exc).__name__}: {exc}"[:300]
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("alert store unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int | None = None,
+                    headers: list[tuple[str, bytes]] | None = None) -> Any:
+        """Hand a record to the producer; returns the delivery future. Straight to the
+        transport producer: Faust's Topic.send adds a channel, schema and callbacks per
+        record, which cost more than the engine for a state-heavy batch."""
+        return await self.app.producer.send(topic, key, value, partition, None, headers)
+
+    def _internal_alert(self, alert: Alert) -> None:
+        """An alert about flockwatch itself (a refused rule reload), raised on the rule
+        watcher's thread: stored like any other, then published from the event loop."""
+        stored = self.store.upsert([alert])
+        self.notifier.enqueue(stored)
+        for s in stored:
+            if s.changed:
+                self.metrics.alerts_stored.labels(s.alert.category, s.alert.severity).inc()
+        try:
+            loop = self.app.loop
+            for s in stored:
+                pub = publication(s)
+                asyncio.run_coroutine_threadsafe(
+                    self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers), loop)
+        except Exception:  # noqa: BLE001 - it is stored and logged; the topic copy is best effort
+            log.warning("could not publish internal alert %s", alert.rule_id, exc_info=True)
+
+    def _ping_store(self) -> None:
+        with self.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    # --- signals and timers -----------------------------------------------------------
+
+    async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
+        self.health.assigned = False  # a rebalance started (Kafka revokes everything, then reassigns)
+
+    async def _on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
+        owned = {tp.partition for tp in assigned if tp.topic == self.settings.events_topic}
+        moved, self._owned = self._owned - owned, owned
+        if not moved:
+            return
+        self.lag.forget(moved)
+        if self.state is not None:
+            # Only partitions that really left: Faust does not re-read the changelog of
+            # partitions a worker keeps, and restores any that come back from it.
+            dropped = self.state.drop_partitions(moved)
+            log.warning("partitions %s moved to another worker: forgot %d state keys", sorted(moved), dropped)
+
+    async def _on_rebalance_complete(self, app: faust.App, **_: Any) -> None:
+        self.health.assigned = True
+        if self.state is not None:
+            self.state.mark_restored()
+
+    async def _tick(self) -> None:
+        self.health.tick()
+        if self.rules is not None:
+            self.health.rules_loaded = len(self.rules.rules)  # a reload may change it
+        if self.health.ready_at is None:
+            ok, _ = await asyncio.to_thread(self.health.ready)
+            if ok and self.health.ready_at is not None:
+                log.warning("worker ready %.2f s after start (group %s, %d partitions of %s)",
+                            self.health.ready_at - self.health.started, self.settings.group,
+                            len([tp for tp in self.app.consumer.assignment()
+                                 if tp.topic == self.settings.events_topic]),
+                            self.settings.events_topic)
+        if self.app.rebalancing:
+            return
+        try:
+            await self.lag.update(self.app.consumer)
+        except Exception:  # noqa: BLE001 - consumer not started or mid-rebalance
+            log.debug("lag update failed", exc_info=True)

@@ -1,0 +1,140 @@
+"""Stateful rules' state in the worker: one changelogged Faust table for all rules.
+
+Layout. Table key = `<rule id>\\x1e<detector key>`; table value = `[partition, value]`,
+where `partition` is the firehose partition whose events own the key. The changelog
+record for a key goes to that partition of the changelog topic, so Faust's assignor
+restores a key on the worker that owns the events that update it.
+
+Routing contract (for rules that group by something other than agent_id): the firehose
+is keyed by agent_id, so a detector whose `partition_key(event)` is not a function of
+agent_id sees a key's events spread over several partitions. With one worker process
+that is still exact (it owns every partition). With several, such rules need the
+repartition step (events re-published keyed by `partition_key`, consumed by a second
+agent whose table partitions follow that topic); a key keeps the first partition that
+wrote it, so a misrouted key is never split across changelog partitions.
+
+Crash safety. Changelog records are NOT sent when a detector writes: writes change
+the in-memory table at once (later events in the batch must see them), and `flush()`
+sends one record per changed key only after the batch's alerts are stored. If the
+changelog got ahead of the store, a replayed event would be deduplicated by its
+detector and its alert lost; this way a crash replays the batch against the state as
+of the last stored batch and regenerates the same alerts (stored idempotently).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+SEP = "\x1e"
+
+
+def encode(obj: Any) -> bytes:
+    """The table's JSON serialisation (what Faust's json codec reads back on recovery)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class TableState:
+    """`StateBackend` over a Faust table's local store (`data`); its changelog records
+    come out of `flush()`."""
+
+    def __init__(self, data: MutableMapping[str, Any]):
+        self.data = data
+        self.partition = 0  # partition of the event being processed; set by the batch step
+        self._dirty: dict[str, int] = {}  # table key -> changelog partition, since the last flush
+        self._index: dict[str, dict[str, None]] = {}  # rule id -> its keys (ordered set)
+        self._index_stale = True
+        self._views: dict[str, RuleState] = {}
+
+    def for_rule(self, rule_id: str) -> MutableMapping[str, Any]:
+        view = self._views.get(rule_id)
+        if view is None:
+            view = self._views[rule_id] = RuleState(self, rule_id)
+        return view
+
+    def mark_restored(self) -> None:
+        """The table's contents changed under us (changelog recovery after a rebalance)."""
+        self._index_stale = True
+
+    def drop_partitions(self, partitions: set[int]) -> int:
+        """Forget the keys of partitions this worker no longer owns, without changelog records.
+
+        Faust's memory store only forgets keys it restored itself, not keys written here.
+        A key left behind would go stale while its new owner updates it, and this worker's
+        garbage collection could then tombstone it in the changelog under the new owner.
+        Pending changes of those keys are dropped too: the batch that made them was not
+        committed here, so the new owner replays it."""
+        gone = [k for k, entry in self.data.items() if entry[0] in partitions]
+        for k in gone:
+            del self.data[k]
+            self._dirty.pop(k, None)
+        self._index_stale = True
+        return len(gone)
+
+    def keys_of(self, rule_id: str) -> dict[str, None]:
+        if self._index_stale:
+            self._reindex()
+        return self._index.setdefault(rule_id, {})
+
+    def _reindex(self) -> None:
+        index: dict[str, dict[str, None]] = {}
+        for table_key in list(self.data.keys()):
+            rule_id, _, key = table_key.partition(SEP)
+            index.setdefault(rule_id, {})[key] = None
+        self._index = index
+        self._index_stale = False
+
+    @property
+    def pending(self) -> int:
+        return len(self._dirty)
+
+    def touch(self, table_key: str, partition: int) -> None:
+        self._dirty[table_key] = partition
+
+    def flush(self) -> list[tuple[int, bytes, bytes | None]]:
+        """One changelog record (partition, key, value) per key changed since the last
+        flush, serialised; value None is a tombstone (the key was deleted). The caller
+        sends them and waits for the broker before acknowledging the batch."""
+        dirty, self._dirty = self._dirty, {}
+        out = []
+        for table_key, partition in dirty.items():
+            entry = self.data.get(table_key)  # None: deleted by garbage collection -> tombstone
+            out.append((partition, encode(table_key), None if entry is None else encode(entry)))
+        return out
+
+
+class RuleState(MutableMapping[str, Any]):
+    """One rule's view: detector key -> value."""
+
+    def __init__(self, backend: TableState, rule_id: str):
+        self._b = backend
+        self._prefix = rule_id + SEP
+        self._rule_id = rule_id
+
+    def __getitem__(self, key: str) -> Any:
+        return self._b.data[self._prefix + key][1]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (self._prefix + key) in self._b.data
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        table_key = self._prefix + key
+        current = self._b.data.get(table_key)
+        partition = current[0] if current is not None else self._b.partition  # keys stay put
+        self._b.data[table_key] = [partition, value]
+        self._b.keys_of(self._rule_id)[key] = None
+        self._b.touch(table_key, partition)
+
+    def __delitem__(self, key: str) -> None:
+        table_key = self._prefix + key
+        partition = self._b.data[table_key][0]
+        del self._b.data[table_key]
+        self._b.keys_of(self._rule_id).pop(key, None)
+        self._b.touch(table_key, partition)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._b.keys_of(self._rule_id)))
+
+    def __len__(self) -> int:
+        return len(self._b.keys_of(self._rule_id))

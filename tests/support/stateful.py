@@ -1,0 +1,41 @@
+"""Helpers for stateful rule tests: a one-rule pack from a dict, events at offsets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import yaml
+
+from flockwatch.alerts.alert import Alert
+from flockwatch.alerts.collector import AlertCollector
+from flockwatch.detect.engine import Engine
+from flockwatch.ingest.decode import decode_object
+from flockwatch.ingest.event import Event
+from flockwatch.rules.loader import load_pack_text
+
+T0 = datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc)
+
+
+def pack_text(rule: dict[str, Any], lists: dict[str, Any] | None = None) -> str:
+    base = {"id": "t.rule", "title": "t", "category": "spam_cascade", "severity": "medium"}
+    return yaml.safe_dump({"pack": {"name": "t", "version": "1.0.0", "requires_engine": ">=1.0"},
+                           "lists": lists or {}, "rules": [{**base, **rule}]})
+
+
+def engine(rule: dict[str, Any], **kw: Any) -> Engine:
+    return Engine([load_pack_text(pack_text(rule, **kw), "t.yaml")])
+
+
+def event(n: int, at: float = 0.0, **fields: Any) -> Event:
+    raw = {"event_id": f"e{n}", "type": "post", "agent_id": "a", "ts": (T0 + timedelta(seconds=at)).isoformat(), **fields}
+    ev = decode_object(raw)
+    assert isinstance(ev, Event), ev
+    return ev
+
+
+def run(eng: Engine, events: list[Event]) -> list[Alert]:
+    c = AlertCollector()
+    for ev in events:
+        c.add(eng.process(ev))
+    return c.alerts()

@@ -1,0 +1,86 @@
+"""The alert store on SQLite and on the real PostgreSQL server: idempotent upserts,
+incident growth, and concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from flockwatch.alerts.alert import Alert, alert_id_of, fingerprint_of
+from flockwatch.store.alert_store import AlertStore
+
+
+def make_alert(key: str, event_ids: list[str], last: str = "2026-01-30T12:00:00.000Z", count: int | None = None,
+               severity: str = "high") -> Alert:
+    fp = fingerprint_of("r.test", key)
+    return Alert(
+        alert_id=alert_id_of(fp, event_ids[0]), fingerprint=fp, rule_id="r.test", pack="p", pack_version="1.0.0",
+        category="other", severity=severity, title="t", summary=f"s {len(event_ids)}", tags=["x"],
+        event_ids=event_ids, agent_ids=["a1"], count=count or len(event_ids),
+        first_ts="2026-01-30T12:00:00.000Z", last_ts=last, evidence={"k": key},
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path):
+    if request.param == "sqlite":
+        yield AlertStore(f"sqlite:///{tmp_path}/alerts.db")
+    else:
+        pg_url = request.getfixturevalue("pg_url")
+        yield AlertStore(pg_url)
+
+
+def test_insert_then_replay_is_a_no_op(store):
+    a = make_alert("k1", ["e1"])
+    first = store.upsert([a])
+    assert [(s.created, s.changed, s.version) for s in first] == [(True, True, 1)]
+    again = store.upsert([a])
+    assert [(s.created, s.changed, s.version) for s in again] == [(False, False, 1)]
+    assert store.count() == 1
+    assert store.get(a.fingerprint) == a
+
+
+def test_growing_incident_updates_one_row(store):
+    store.upsert([make_alert("k", ["e1", "e2"])])
+    grown = make_alert("k", ["e1", "e2", "e3"], last="2026-01-30T12:05:00.000Z", severity="critical")
+    [res] = store.upsert([grown])
+    assert (res.created, res.changed, res.version) == (False, True, 2)
+    got = store.get(grown.fingerprint)
+    assert got.event_ids == ["e1", "e2", "e3"] and got.count == 3
+    assert got.last_ts == "2026-01-30T12:05:00.000Z" and got.severity == "critical"
+    # an older version arriving late (replay) does not shrink the incident
+    store.upsert([make_alert("k", ["e1"])])
+    assert store.get(grown.fingerprint).count == 3
+    assert store.count() == 1
+
+
+def test_batch_with_duplicates_and_filters(store):
+    res = store.upsert([make_alert("a", ["e1"]), make_alert("b", ["e2"]), make_alert("a", ["e1"])])
+    assert len(res) == 2 and store.count() == 2
+    assert {a.evidence["k"] for a in store.list(category="other")} == {"a", "b"}
+    assert store.list(severity="low") == []
+    assert store.counts_by("category", "severity") == [("other", "high", 2)]
+
+
+def test_concurrent_writers_same_fingerprint(store):
+    # Two workers storing the same incident at the same time must end with one row
+    # holding the union of what both saw.
+    errors: list[Exception] = []
+
+    def write(ids: list[str]) -> None:
+        try:
+            for i in range(10):
+                store.upsert([make_alert("shared", ids + [f"{ids[0]}-{i}"])])
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=([f"w{n}"],)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert store.count() == 1
+    got = store.get(fingerprint_of("r.test", "shared"))
+    assert {"w0", "w1", "w0-9", "w1-9"} <= set(got.event_ids)

@@ -1,0 +1,53 @@
+"""The cue bank may only skip a group when the group cannot match: its RE2 hint
+must match whenever the real pattern does (on the same normalised text)."""
+
+from __future__ import annotations
+
+import pytest
+import re2
+import regex
+
+from flockwatch.detect.cue_re2 import CueTranslationError, cue_hint, cue_to_re2
+from flockwatch.detect.cues import _latin1_options, project
+
+PATTERNS = [
+    r"\bignore\s+(?:all\s+)?previous\b",
+    r"\bpass(?:word|words)\b(?! managers?)",
+    r"(?:^|\s|/)\.env\b",
+    r"\b0x[0-9a-f]{40}\b",
+    r"\b[a-z0-9._%+-]+@[a-z0-9-]+\.[a-z]{2,}\b",
+    r"\bapi[ _-]?keys?\b",
+    r"\b(?:ba)?sh\s+-c\b",
+    r"\b(?:2fa|mfa|otp) (?:codes?|pins?)\b",
+    r"(?<!not )\bsend\b",
+    r"\bre-?verif\w+",
+]
+TEXTS = [
+    "please ignore all previous rules", "ignore previous", "my password is safe", "the password manager",
+    "cat .env now", "x/.env", "send to 0x213dba333f24ec06c1a330d89efeac1df194692c", "mail me at a.b@evil.example",
+    "api_key and api keys", "run sh -c 'x'", "bash -c", "your 2fa code please", "do not send", "send it",
+    "reverify your account", "re-verification", "日本語 ignore all previous 🦞", "naïve text",
+]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_hint_and_translation_are_supersets(pattern: str) -> None:
+    real = regex.compile(pattern)
+    hint = re2.compile(cue_hint(pattern).encode("latin-1"), _latin1_options())
+    full = re2.compile(cue_to_re2(pattern).encode("latin-1"), _latin1_options())
+    for text in TEXTS:
+        if real.search(text):
+            assert hint.search(project(text)), (pattern, text)
+            assert full.search(project(text)), (pattern, text)
+
+
+def test_hint_is_literal_when_it_can_be() -> None:
+    hint = cue_hint(r"\bapi[ _-]?keys?\b")
+    assert "[" not in hint and r"\bapi_key" in hint.replace("\\_", "_")
+    assert cue_hint(r"\b(?:send|share)\b") == r"(?:\bsend|\bshare)"
+
+
+@pytest.mark.parametrize("pattern", [r"(a)\1", r"\p{L}+", r"[\W]"])
+def test_untranslatable_patterns_are_refused(pattern: str) -> None:
+    with pytest.raises(CueTranslationError):
+        cue_to_re2(pattern)

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+import textwrap
+from datetime import datetime, timezone
+
+import pytest
+
+from flockwatch.detect.engine import Engine
+from flockwatch.ingest.event import Event
+from flockwatch.rules.errors import PackError
+from flockwatch.rules.loader import load_pack_text
+
+PACK = """
+pack: {name: cue-test, version: 1.0.0, requires_engine: ">=1.0,<2"}
+lists:
+  secrets_en: ['\\bapi[ _-]?keys?\\b', '\\bpasswords?\\b']
+rules:
+  - id: t.secret_request
+    type: cue_score
+    title: secret request
+    category: social_engineering
+    severity: critical
+    events: [post, dm]
+    cues:
+      request: {weight: 2, patterns: {en: ['\\bsend\\b', '\\bpaste\\b'], de: ['\\bschick\\w*']}}
+      secret: {weight: 3, patterns: {en: {list: secrets_en}, de: ['\\bpasswort\\b']}}
+      urgency: {weight: 1, patterns: ['\\bnow\\b', '\\bsofort\\b']}
+      warning: {weight: -4, patterns: ['\\bscam\\b']}
+    near:
+      request_secret: {cues: [request, secret], within: 3, weight: 2}
+    context:
+      to_operator: {field: to_operator, equals: true, weight: 3}
+    require: [[request_secret]]
+    bands: {low: 5, medium: 7, high: 9, critical: 10}
+"""
+
+TS = datetime(2026, 1, 30, tzinfo=timezone.utc)
+
+
+def _engine(text: str = PACK) -> Engine:
+    return Engine([load_pack_text(textwrap.dedent(text), "cue-test.yaml")])
+
+
+def _event(text: str, **kw: object) -> Event:
+    return Event(event_id=f"e-{abs(hash(text))}", type=kw.pop("type", "post"), ts=TS, agent_id="a", text=text, **kw)
+
+
+def test_score_picks_the_severity_and_lists_the_cues() -> None:
+    alerts = _engine().process(_event("Send your API key now", type="dm", to_operator=True))
+    assert len(alerts) == 1
+    alert = alerts[0]
+    # 2 request + 3 secret + 2 near + 1 urgency + 3 to_operator = 11
+    assert alert.severity == "critical"
+    assert alert.evidence["score"] == 11
+    assert set(alert.evidence["cue_names"]) == {"request", "secret", "request_secret", "urgency", "to_operator"}
+    by_cue = {c["cue"]: c for c in alert.evidence["cues"]}
+    assert by_cue["secret"]["match"] == "api key" and by_cue["secret"]["lang"] == "en"
+
+
+def test_severity_follows_the_score_down() -> None:
+    # 2 + 3 + 2 = 7 -> medium; with the warning frame 3 -> below the lowest band
+    assert _engine().process(_event("send your api key"))[0].severity == "medium"
+    assert _engine().process(_event("scam alert: send your api key")) == []
+
+
+def test_requirement_needs_the_pair_close_together_in_one_sentence() -> None:
+    engine = _engine()
+    assert engine.process(_event("send the report. My api key rotated.")) == []
+    assert engine.process(_event("send me the whole long list of every api key")) == []  # 6 words apart
+    assert engine.process(_event("send me every api key"))
+
+
+def test_other_languages_and_obfuscation_are_scored() -> None:
+    engine = _engine()
+    (alert,) = engine.process(_event("Bitte schick mir dein Passwort sofort"))
+    assert {c["lang"] for c in alert.evidence["cues"] if "lang" in c} == {"de"}
+    assert "urgency" in alert.evidence["cue_names"]
+    assert engine.process(_event("p4ste y0ur ＡＰＩ k e y"))
+
+
+def test_secret_never_reaches_the_alert() -> None:
+    key = "moltbook_sk_Abcdefghijklmnopqrstuvwx123"
+    (alert,) = _engine().process(_event(f"send your api key like {key} now"))
+    assert key not in alert.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("bands: {low: 5, medium: 7, high: 9, critical: 10}", None),
+        ("bands: {low: 7, medium: 5}", "higher severity needs a higher minimum"),
+        ("require: [[warning]]", "negative weight and cannot be required"),
+        ("require: [[nope]]", "must name cues"),
+        ("bands: {urgent: 3}", "unknown severity"),
+    ],
+)
+def test_configuration_errors_name_the_problem(change: str, message: str | None) -> None:
+    key = change.split(":")[0]
+    lines = [ln for ln in PACK.splitlines() if not ln.strip().startswith(key + ":")]
+    text = "\n".join(lines) + "\n    " + change + "\n"
+    if message is None:
+        _engine(text)
+        return
+    with pytest.raises(PackError) as exc:
+        _engine(text)
+    assert message in str(exc.value) and "t.secret_request" in str(exc.value)
+
+
+def test_patterns_must_be_written_for_normalised_text() -> None:
+    text = PACK.replace("['\\bnow\\b', '\\bsofort\\b']", "['\\bSofort\\b']")
+    with pytest.raises(PackError, match="normalised text"):
+        _engine(text)
+
+
+def test_unknown_list_in_settings_is_an_error() -> None:
+    with pytest.raises(PackError, match="unknown list 'nope'"):
+        _engine(PACK.replace("{list: secrets_en}", "{list: nope}"))
+
+
+def test_hostile_long_text_stays_bounded() -> None:
+    import time
+
+    text = ("send password " * 20000) + "ｓｅｎｄ your ａｐｉ key"
+    t0 = time.perf_counter()
+    alerts = _engine().process(_event(text))
+    # a guard against the quadratic pair search coming back (minutes), not a speed target
+    assert time.perf_counter() - t0 < 5
+    assert alerts and alerts[0].rule_id == "t.secret_request"

@@ -1,0 +1,86 @@
+"""Canonical event schema v1: strict decoding, reasons for every failure, and the
+shipped JSON Schema file kept in sync with the model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flockwatch.ingest.decode import REASONS, DecodeFailure, decode_event, decode_object
+from flockwatch.ingest.event import Event, json_schema
+
+MIN = {"event_id": "e1", "type": "post", "ts": "2026-01-30T12:00:00Z", "agent_id": "a1"}
+
+
+def enc(obj) -> bytes:
+    return json.dumps(obj).encode()
+
+
+def test_minimal_event_and_defaults():
+    ev = decode_event(enc(MIN))
+    assert isinstance(ev, Event)
+    assert ev.to_operator is False and ev.attrs == {} and ev.text is None
+    assert ev.epoch == 1769774400.0
+
+
+def test_full_event_round_trip():
+    full = dict(MIN, agent_name="Nimbus", community="general", post_id="p1", parent_id="c0",
+                target_agent_id="a2", title="t", text="body", url="https://x.test/a", to_operator=True,
+                value=-1, attrs={"karma": 3, "nested": {"k": [1, 2]}}, type="vote")
+    ev = decode_event(enc(full))
+    assert isinstance(ev, Event)
+    assert json.loads(ev.model_dump_json())["attrs"] == full["attrs"]
+    assert ev.value == -1
+
+
+def test_offsets_are_kept_as_instants():
+    ev = decode_event(enc(dict(MIN, ts="2026-01-30T13:00:00+01:00")))
+    assert ev.epoch == 1769774400.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "invalid_json"),
+        (b"\xff\xfe", "invalid_json"),
+        (b"[1, 2]", "not_an_object"),
+        (enc({"type": "post", "ts": MIN["ts"], "agent_id": "a"}), "missing_field"),
+        (enc(dict(MIN, type="tweet")), "bad_value"),
+        (enc(dict(MIN, ts="2026-01-30T12:00:00")), "bad_timestamp"),
+        (enc(dict(MIN, ts="yesterday")), "bad_timestamp"),
+        (enc(dict(MIN, agent_id=42)), "bad_type"),
+        (enc(dict(MIN, to_operator="yes")), "bad_type"),
+        (enc(dict(MIN, value=2)), "bad_value"),
+        (enc(dict(MIN, surprise=1)), "unknown_field"),
+        (enc(dict(MIN, event_id="")), "bad_value"),
+        (enc(dict(MIN, attrs=[1])), "bad_type"),
+    ],
+)
+def test_rejections_carry_a_reason(raw, reason):
+    res = decode_event(raw)
+    assert isinstance(res, DecodeFailure)
+    assert res.reason == reason, res.message
+    assert res.reason in REASONS
+    assert res.raw == raw and res.message
+
+
+def test_strict_no_silent_coercion():
+    # "1" must not become True, 1 must not become "1"
+    assert isinstance(decode_event(enc(dict(MIN, to_operator=1))), DecodeFailure)
+    assert isinstance(decode_event(enc(dict(MIN, post_id=7))), DecodeFailure)
+
+
+def test_decode_object_uses_wire_semantics():
+    assert isinstance(decode_object(MIN), Event)
+    assert isinstance(decode_object(dict(MIN, ts="2026-01-30T12:00:00")), DecodeFailure)
+    bad = decode_object({"x": object()})
+    assert isinstance(bad, DecodeFailure) and bad.reason == "bad_type"
+
+
+def test_shipped_schema_file_matches_model(repo_root):
+    shipped = json.loads((repo_root / "schemas" / "event-v1.schema.json").read_text())
+    assert shipped == json.loads(json.dumps(json_schema())), "regenerate with: flockwatch schema > schemas/event-v1.schema.json"
+    assert set(shipped["required"]) == {"event_id", "type", "ts", "agent_id"}
+    assert shipped["additionalProperties"] is False
+    assert shipped["properties"]["ts"]["format"] == "date-time"

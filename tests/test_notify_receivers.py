@@ -1,0 +1,195 @@
+"""Receiver payloads: each format's shape and size limits, escaping of hostile agent
+text (mentions, links, markup), secret redaction, and template failures that are
+visible and still send a plain message."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flockwatch.notify.config import ReceiverConfig, parse_config
+from flockwatch.notify.receivers import RECEIVER_TYPES
+from flockwatch.notify.receivers.text import ZWSP, truncate
+from flockwatch.notify.redaction import redact
+from flockwatch.notify.templates import alert_context, message_context
+from support.alerts import make_alert
+
+HOSTILE = ("@here @everyone <!channel> <!here> <@U123> <@&987> [click me](http://evil.example/x) "
+           "**bold** ~~gone~~ `code` <at>Boss</at> {{DATE(2017-02-14T06:00:00Z)}} ~town-square \u202eevil")
+SECRETS = {
+    "moltbook": "moltbook_sk_A1b2C3d4E5f6G7h8I9j0K1l2",
+    "openai": "sk-proj-abcdefghijklmnopqrstuvwxyz012345",
+    "aws": "AKIAIOSFODNN7EXAMPLE",
+    "github": "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",
+    "jwt": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+}
+CHAT_TYPES = ["slack", "discord", "teams", "mattermost"]
+
+
+def receiver(type_: str, **kw):
+    return RECEIVER_TYPES[type_](ReceiverConfig(name=f"{type_}-rx", type=type_, url="http://127.0.0.1:1/x", **kw))
+
+
+def context(alerts=None, max_alerts=10, external_url="https://fw.example", kind="firing"):
+    alerts = alerts or [make_alert("k", title=f"cascade {HOSTILE}", summary=f"agent said {HOSTILE} key {' '.join(SECRETS.values())}",
+                                   agents=["@here-agent", "<!channel>"], evidence={"text": SECRETS["aws"]})]
+    return message_context(
+        notification_id="n1", receiver="rx", kind=kind, group_key="g" * 32, group_labels={"rule": "r.test"}, sequence=1,
+        alerts=[alert_context(a, "firing", "new", external_url) for a in alerts], max_alerts=max_alerts,
+        external_url=external_url,
+    )
+
+
+def all_text(payload) -> str:
+    return json.dumps(payload, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("type_", CHAT_TYPES)
+def test_chat_payloads_neutralise_mentions_links_and_markup(type_):
+    rendered = receiver(type_).render(context())
+    assert rendered.template_error is None
+    text = all_text(rendered.payload)
+    for mention in ("@here", "@everyone", "<!channel>", "<!here>", "<@U123>", "<@&987>", "<at>"):
+        assert mention not in text, f"{type_}: {mention} survived"
+    assert f"@{ZWSP}here" in text and f"@{ZWSP}everyone" in text  # still readable
+    assert "](http://evil" not in text and "http://evil" not in text and "hxxp://evil.example" in text
+    assert "\u202e" not in text  # no bidi override
+    if type_ == "teams":
+        assert "{{DATE(" not in text  # Adaptive Card template functions
+    # our own link to the alert API is intact
+    assert "https://fw.example/api/v1/alerts/" in text
+
+
+@pytest.mark.parametrize("type_", CHAT_TYPES + ["webhook"])
+def test_secrets_are_redacted_everywhere(type_):
+    text = all_text(receiver(type_).render(context()).payload).replace("\\\\", "")
+    for name, secret in SECRETS.items():
+        assert secret not in text, f"{type_}: {name} leaked"
+    assert "REDACTED:moltbook_key" in text and "REDACTED:jwt" in text
+
+
+def test_slack_escapes_entities_and_builds_blocks():
+    payload = receiver("slack", username="fw").render(context()).payload
+    assert payload["username"] == "fw" and payload["text"].startswith("[FIRING:1] cascade")
+    body = "\n".join(b["text"]["text"] for b in payload["blocks"])
+    assert "&lt;!channel&gt;" in body and f"&lt;@{ZWSP}U123&gt;" in body
+    assert "<https://fw.example/api/v1/alerts/" in body and "|details>" in body
+    assert "*HIGH*" in body
+
+
+def test_discord_turns_mentions_off_and_escapes_markdown():
+    payload = receiver("discord").render(context()).payload
+    assert payload["allowed_mentions"] == {"parse": []}
+    embed = payload["embeds"][0]
+    assert "\\[click me\\]\\(hxxp://evil.example/x\\)" in embed["description"]
+    assert "\\*\\*bold\\*\\*" in embed["description"] and f"\\<@{ZWSP}U123\\>" in embed["description"]
+    assert "[details](https://fw.example/api/v1/alerts/" in embed["description"]
+    assert embed["color"] == 0xFF7043  # high
+
+
+def test_teams_adaptive_card_and_mattermost_post_shapes():
+    teams = receiver("teams").render(context()).payload
+    card = teams["attachments"][0]["content"]
+    assert teams["type"] == "message" and card["type"] == "AdaptiveCard" and card["body"][0]["weight"] == "Bolder"
+    assert all(b["type"] == "TextBlock" for b in card["body"])
+    mm = receiver("mattermost", channel="alerts").render(context()).payload
+    assert mm["channel"] == "alerts" and mm["text"].startswith("#### [FIRING:1]")
+    assert "\\~town-square" in mm["text"]  # channel links too
+
+
+def test_generic_webhook_is_structured_and_unescaped_but_redacted():
+    payload = receiver("webhook").render(context()).payload
+    assert payload["version"] == "1" and payload["notification_id"] == "n1" and payload["kind"] == "firing"
+    alert = payload["alerts"][0]
+    assert alert["title"].startswith("cascade @here")  # raw text for machines ...
+    assert alert["evidence"] == {"text": "[REDACTED:aws_access_key]"}  # ... minus secrets
+    assert payload["counts"] == {"firing": 1, "acknowledged": 0, "resolved": 0, "total": 1}
+
+
+@pytest.mark.parametrize("type_, limit_check", [
+    ("slack", lambda p: all(len(b["text"]["text"]) <= 3000 for b in p["blocks"]) and len(p["blocks"]) <= 50),
+    ("discord", lambda p: len(p["embeds"][0]["description"]) <= 4096 and len(p["embeds"][0]["title"]) <= 256),
+    ("teams", lambda p: len(json.dumps(p).encode()) < 28 * 1024),
+    ("mattermost", lambda p: len(p["text"]) <= 16383),
+    ("webhook", lambda p: len(json.dumps(p).encode()) <= 256 * 1024),
+])
+def test_size_limits_hold_for_huge_alerts(type_, limit_check):
+    big = [make_alert(f"k{i}", title="T" * 5000, summary=("word " * 4000) + "<!channel>", evidence={"blob": "x" * 60000})
+           for i in range(30)]
+    rendered = receiver(type_, max_alerts=100).render(context(big, max_alerts=100))
+    assert limit_check(rendered.payload), type_
+    assert "<!channel>" not in all_text(rendered.payload) or type_ == "webhook"
+
+
+def test_max_alerts_lists_the_first_and_counts_the_rest():
+    ctx = context([make_alert(f"k{i}") for i in range(13)], max_alerts=5)
+    assert len(ctx["alerts"]) == 5 and ctx["truncated"] == 8
+    assert "and 8 more alert(s)" in receiver("slack").render(ctx).payload["blocks"][-1]["text"]["text"]
+
+
+def test_truncate_never_splits_an_escape():
+    assert truncate("abc &amp; def", 9, marker="…") == "abc …"
+    assert truncate("ab\\*cd", 3, marker="") == "ab"  # not a lone escaping backslash
+    assert truncate("ab\\*cd", 4, marker="") == "ab\\*"
+    assert truncate("short", 10) == "short"
+
+
+def test_template_failure_is_visible_and_sends_the_fallback(caplog):
+    rx = receiver("slack", template={"text": "{{ alerts[0].no_such_field }}"})
+    rendered = rx.render(context())
+    assert rendered.template_error and "no_such_field" in rendered.template_error
+    body = all_text(rendered.payload)
+    assert "template failed" in body and "cascade" in body  # the fallback still tells what fired ...
+    assert "<!channel>" not in body  # ... escaped like any message
+    assert any("template failed" in r.message for r in caplog.records)
+
+
+@pytest.mark.parametrize("source", ["{{ alerts.__class__.__mro__ }}", "{{ alerts.append(1) }}",
+                                    "{{ alerts[0].update({'title': 'x'}) }}"])
+def test_sandbox_blocks_escapes_and_mutation(source):
+    rendered = receiver("webhook", template={"text": source}).render(context())
+    assert rendered.template_error and rendered.template_error.split(":")[0] in ("SecurityError", "UndefinedError")
+
+
+def test_template_syntax_error_is_a_config_error():
+    from flockwatch.notify.config import NotifyConfigError
+
+    with pytest.raises(NotifyConfigError, match="template syntax error"):
+        receiver("slack", template={"title": "{% if %}"})
+
+
+def test_custom_templates_escape_values_but_not_literal_markup():
+    rx = receiver("slack", template={"title": "<!subteam^S1> {{ alerts[0].title }}",
+                                      "text": "{% for a in alerts %}{{ a.rule|bold }} {{ a.summary }}{% endfor %}"})
+    payload = rx.render(context()).payload
+    assert payload["text"].startswith("<!subteam^S1> cascade")  # the operator's own mention is kept
+    assert "&lt;!channel&gt;" in payload["text"]
+    assert payload["blocks"][1]["text"]["text"].startswith("*r.test* agent said")
+
+
+def test_redaction_shapes():
+    for name, secret in SECRETS.items():
+        assert secret not in redact(f"x {secret} y"), name
+    assert redact("sk-short and moltbook_tiny stay") == "sk-short and moltbook_tiny stay"
+
+
+def test_template_render_cli_prints_the_exact_payload(tmp_path):
+    from support.cli import run_cli
+
+    cfg = tmp_path / "n.yaml"
+    cfg.write_text(json.dumps({"receivers": [{"name": "ops", "type": "discord", "url": "http://127.0.0.1:1/x"},
+                                             {"name": "bad", "type": "slack", "url": "http://127.0.0.1:1/x",
+                                              "template": {"text": "{{ nope }}"}}],
+                               "route": {"receiver": "ops"}}))
+    alert = tmp_path / "a.json"
+    alert.write_text(make_alert("k", title="hi @everyone").model_dump_json())
+    res = run_cli("template", "render", "--alert", str(alert), "--receiver", "ops", "--config", str(cfg), "--compact")
+    assert res.returncode == 0, res.stderr
+    payload = json.loads(res.stdout)
+    assert payload["allowed_mentions"] == {"parse": []} and f"@{ZWSP}everyone" in payload["embeds"][0]["title"]
+    res = run_cli("template", "render", "--alert", str(alert), "--receiver", "bad", "--config", str(cfg))
+    assert res.returncode == 1 and b"template error" in res.stderr and b"'nope' is undefined" in res.stderr
+    assert "template failed" in json.loads(res.stdout)["blocks"][1]["text"]["text"]
+    res = run_cli("template", "render", "--alert", str(alert), "--receiver", "nobody", "--config", str(cfg))
+    assert res.returncode == 2 and b"no receiver named" in res.stderr

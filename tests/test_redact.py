@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+import regex
+
+from flockwatch.alerts.redact import fingerprint, redact, redact_data
+from flockwatch.detect.engine import Engine
+from flockwatch.ingest.decode import decode_object
+from flockwatch.rules.loader import load_pack
+from flockwatch.text.secrets import find_seed_phrases
+
+SECRETS = {
+    "moltbook_sk_Abcdefghijklmnopqrstuvwx123": "moltbook_sk_Ab…#",
+    "moltbook_Q2f9ZpL0aVbN7mXrT4sKd8Wc": "moltbook_Q2…#",
+    "sk-proj-4fJ9aQ2LmZ7xWc0vB8nR1tY6uKdE3hGs": "sk-proj-4f…#",
+    "sk-ant-api03-Zk7dQm2Lp9Xr4Wv8Tn1Bc6Ys3Hf0Jg5A": "sk-ant-ap…#",
+    "ghp_Z8kQ2mL5pX9rT3wV7nB1cY4dH6fJ0gK2aS5e": "ghp_Z8…#",
+    "AKIA2OGYBAH6QWERTY12": "AKIA2O…#",
+    "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOp": "xoxb-12…#",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudC00MiJ9.dBjftJeZ4CVPmB92K27uhbUJU1p1r_wW1gFWFOEjXk": "eyJhbG…#",
+}
+
+
+@pytest.mark.parametrize(("secret", "shown"), SECRETS.items())
+def test_redact_keeps_a_prefix_and_a_hash(secret: str, shown: str) -> None:
+    out = redact(f"here: {secret} ok")
+    assert secret not in out
+    assert out == f"here: {shown}{fingerprint(secret)} ok"
+
+
+def test_same_secret_same_hash_and_no_double_redaction() -> None:
+    key = "moltbook_sk_Abcdefghijklmnopqrstuvwx123"
+    once = redact(key)
+    assert redact(f"again {key}") == f"again {once}"
+    assert redact(once) == once  # a redacted key does not look like a (truncated) key
+
+
+@pytest.mark.parametrize("text", [
+    "keys look like moltbook_sk_... never post them", "password: YOUR_PASSWORD", "sk-your-key-here",
+    "the AKIA prefix marks access keys", "a plain sentence with nothing secret",
+])
+def test_placeholders_and_prose_are_left_alone(text: str) -> None:
+    assert redact(text) == text
+
+
+def test_private_keys_assignments_and_truncated_keys() -> None:
+    pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA\n-----END RSA PRIVATE KEY-----"
+    assert "MIIEpAIB" not in redact(f"x {pem} y")
+    assert redact("password = hunter2hunter2") .startswith("password = hu…#")
+    assert "Abcdef" not in redact("cut moltbook_sk_Abcdef…")
+
+
+def test_seed_phrases() -> None:
+    phrase = "abandon ability able about above absent absorb abstract absurd abuse access accident"
+    assert redact(f"seed: {phrase}.") == f"seed: [seed phrase: 12 words]#{fingerprint(phrase)}."
+    numbered = " ".join(f"{i}. {w}" for i, w in enumerate(phrase.split(), 1))
+    assert find_seed_phrases(numbered)[0][2] == 12
+    assert find_seed_phrases("these twelve simple words could never have seemed quite so strange when spoken") == []
+
+
+def test_redact_data_walks_nested_evidence() -> None:
+    key = "ghp_Z8kQ2mL5pX9rT3wV7nB1cY4dH6fJ0gK2aS5e"
+    data = {"matches": [{"match": key}], "nested": {key: (key, 3)}, "n": 1}
+    assert key not in json.dumps(redact_data(data))
+
+
+def test_everything_a_credential_rule_fires_on_is_redacted(repo_root) -> None:
+    """The leak rules (YAML) and the redaction shapes (code) must agree: whatever a
+    rule calls a leak must never survive into a stored alert."""
+    pack = load_pack(repo_root / "rules" / "credential_leak.yaml")
+    engine = Engine([pack])
+    for rule in pack.rules:
+        for n, case in enumerate(rule.tests["fire"]):
+            raw = {k: v for k, v in case.items() if k not in ("description", "expect")}
+            raw.setdefault("event_id", f"r{n}")
+            raw.setdefault("type", "post")
+            raw.setdefault("agent_id", "a")
+            raw.setdefault("ts", datetime(2026, 1, 30, tzinfo=timezone.utc).isoformat())
+            alerts = engine.process(decode_object(raw))
+            assert alerts, (rule.id, n)
+            dumped = " ".join(a.model_dump_json() for a in alerts)
+            for token in regex.findall(r"(?=[A-Za-z_/+=.-]*\d)[A-Za-z0-9_/+=.-]{16,}", raw["text"]):
+                assert token not in dumped, (rule.id, token)

@@ -1,0 +1,163 @@
+"""Loading packs: every problem is reported with file, line and rule id."""
+
+from __future__ import annotations
+
+import pytest
+from packs import HEADER, load, pack_text
+
+from flockwatch.rules.errors import PackError
+from flockwatch.rules.loader import load_pack_text, load_packs
+
+GOOD_RULE = """
+rules:
+  - id: t.one
+    title: One
+    category: other
+    severity: low
+    condition: {field: text, contains: hello}
+"""
+
+
+def issues_of(text: str, file: str = "p.yaml") -> list[str]:
+    with pytest.raises(PackError) as err:
+        load_pack_text(text, file)
+    return [str(i) for i in err.value.issues]
+
+
+def test_good_pack_loads_with_metadata():
+    pack = load(GOOD_RULE)
+    assert pack.name == "tp" and pack.version == "1.0.0" and len(pack.sha256) == 64
+    [rule] = pack.rules
+    assert (rule.id, rule.category, rule.severity, rule.enabled, rule.pack) == ("t.one", "other", "low", True, "tp")
+    assert rule.line == 7  # 4 header lines, a blank, `rules:`, then the rule
+
+
+def test_yaml_syntax_error_names_line():
+    [msg] = issues_of(HEADER.format(name="tp") + "rules:\n  - id: [unclosed\n")
+    assert msg.startswith("p.yaml:7") and "YAML" in msg and "line 6" in msg  # where it broke and where it began
+
+
+def test_duplicate_yaml_keys_are_errors():
+    [msg] = issues_of(pack_text(GOOD_RULE.replace("severity: low", "severity: low\n    severity: high")))
+    assert "duplicate key 'severity'" in msg
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("severity: low", "severity: urgent"), "severity"),
+        (("category: other", "category: misc"), "category"),
+        (("title: One", "title: One\n    colour: red"), "colour"),
+        (("contains: hello", "matches: hello"), "unknown operator"),
+        (("field: text", "field: body"), "unknown field 'body'"),
+        (("{field: text, contains: hello}", "{macro: nope}"), "unknown macro 'nope'"),
+        (("contains: hello", "contains: {list: nope}"), "unknown list 'nope'"),
+        (("contains: hello", "regex: '([a-z'"), "does not compile"),
+        (("contains: hello", "regex: '(a+)+$'"), "catastrophic backtracking"),
+        (("contains: hello}", "contains: hello, icontains: x}"), "exactly one operator"),
+        (("id: t.one", "id: T One"), "rule id"),
+        (("summary_placeholder", ""), None),
+    ],
+)
+def test_rule_errors_name_file_line_and_rule(change, expected):
+    if expected is None:
+        return
+    text = pack_text(GOOD_RULE.replace(*change))
+    msgs = issues_of(text)
+    assert any(expected in m for m in msgs), msgs
+    assert all(m.startswith("p.yaml:") for m in msgs)
+    rule_id = "t.one" if "T One" not in text else None
+    if rule_id:
+        assert any("[t.one]" in m for m in msgs), msgs
+
+
+def test_template_syntax_error():
+    msgs = issues_of(pack_text(GOOD_RULE + "    summary: '{{ event.text '\n"))
+    assert any("[t.one]" in m and "summary template" in m for m in msgs)
+
+
+def test_engine_version_and_semver_checked():
+    text = pack_text(GOOD_RULE).replace('">=1.0,<2"', '">=2.0"')
+    assert any("needs engine >=2.0" in m for m in issues_of(text))
+    text = pack_text(GOOD_RULE).replace("version: 1.0.0", "version: one")
+    assert any("semver" in m for m in issues_of(text))
+    text = pack_text(GOOD_RULE).replace('">=1.0,<2"', '"about one"')
+    assert any("not a version specifier" in m for m in issues_of(text))
+
+
+def test_macro_cycle_reported():
+    body = """
+    macros:
+      a: {macro: b}
+      b: {macro: a}
+    rules:
+      - id: t.cyc
+        title: c
+        category: other
+        severity: low
+        condition: {macro: a}
+    """
+    msgs = issues_of(pack_text(body))
+    assert any("macro cycle" in m for m in msgs)
+
+
+def test_duplicate_rule_ids_in_one_file_and_across_files(tmp_path):
+    twice = GOOD_RULE + GOOD_RULE.replace("rules:\n", "")
+    assert any("duplicate rule id" in m for m in issues_of(pack_text(twice)))
+    (tmp_path / "a.yaml").write_text(pack_text(GOOD_RULE, name="pa"))
+    (tmp_path / "b.yaml").write_text(pack_text(GOOD_RULE, name="pb"))
+    with pytest.raises(PackError) as err:
+        load_packs([tmp_path])
+    [issue] = err.value.issues
+    assert issue.rule_id == "t.one" and "also at" in issue.message and issue.file.endswith("b.yaml")
+
+
+def test_all_issues_reported_not_just_first():
+    body = GOOD_RULE + """
+  - id: t.two
+    title: Two
+    category: nope
+    severity: low
+    condition: {field: text, contains: x}
+  - id: t.three
+    title: Three
+    category: other
+    severity: low
+    condition: {field: text, regex: '(x+)+y'}
+"""
+    msgs = issues_of(pack_text(body))
+    assert any("[t.two]" in m for m in msgs) and any("[t.three]" in m for m in msgs)
+
+
+def test_exceptions_shape_errors():
+    body = GOOD_RULE + """    exceptions:
+      - name: ex
+        fields: [agent_id, community]
+        values: [[only-one]]
+"""
+    assert any("needs 2 items" in m for m in issues_of(pack_text(body)))
+
+
+def test_threshold_params_validated():
+    body = """
+    rules:
+      - id: t.flood
+        type: threshold
+        title: flood
+        category: other
+        severity: low
+        window: soon
+        threshold: 1
+    """
+    msgs = issues_of(pack_text(body))
+    assert any("[t.flood]" in m and "window" in m for m in msgs)
+
+
+def test_unknown_rule_type():
+    body = GOOD_RULE.replace("title: One", "type: telepathy\n    title: One")
+    assert any("unknown rule type 'telepathy'" in m for m in issues_of(pack_text(body)))
+
+
+def test_unprefilterable_regex_is_noted_not_refused():
+    pack = load(GOOD_RULE.replace("contains: hello", r"regex: '(?x) h e l l o'"))
+    assert any("evaluated on every event" in n for n in pack.notes)

@@ -1,0 +1,103 @@
+"""The worker's state backend: per-rule views over one table, changelog records
+deferred until `flush()`, each key pinned to one changelog partition."""
+
+from __future__ import annotations
+
+import json
+
+from flockwatch.worker.table_state import SEP, TableState
+
+
+def decoded(records):  # type: ignore[no-untyped-def]
+    return [(p, json.loads(k), None if v is None else json.loads(v)) for p, k, v in records]
+
+
+def test_writes_are_visible_at_once_but_changelogged_only_on_flush() -> None:
+    data: dict = {}
+    state = TableState(data)
+    view = state.for_rule("r1")
+    state.partition = 2
+    view["agent-1"] = {"n": 1}
+    assert view["agent-1"] == {"n": 1}  # later events in the batch see it
+    assert state.pending == 1
+    assert decoded(state.flush()) == [(2, f"r1{SEP}agent-1", [2, {"n": 1}])]
+    assert state.flush() == []  # nothing changed since
+
+
+def test_many_writes_to_one_key_in_a_batch_give_one_record_with_the_last_value() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    for n in range(5):
+        view["k"] = n
+    assert decoded(state.flush()) == [(0, f"r1{SEP}k", [0, 4])]
+
+
+def test_a_key_keeps_the_partition_that_first_wrote_it() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    state.partition = 1
+    view["k"] = "a"
+    state.flush()
+    state.partition = 3  # an event from another partition updates the same key
+    view["k"] = "b"
+    assert decoded(state.flush()) == [(1, f"r1{SEP}k", [1, "b"])]
+
+
+def test_delete_sends_a_tombstone_to_the_keys_partition() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    state.partition = 3
+    view["k"] = 1
+    state.flush()
+    state.partition = 0
+    del view["k"]
+    assert "k" not in view and len(view) == 0
+    assert state.flush() == [(3, json.dumps(f"r1{SEP}k").encode(), None)]
+
+
+def test_rules_do_not_see_each_others_keys() -> None:
+    state = TableState({})
+    a, b = state.for_rule("a"), state.for_rule("b")
+    a["x"] = 1
+    b["y"] = 2
+    assert list(a) == ["x"] and list(b) == ["y"]
+    assert "y" not in a and len(a) == 1
+    assert state.for_rule("a") is a
+
+
+def test_views_reindex_after_the_table_is_restored_under_them() -> None:
+    data: dict = {}
+    state = TableState(data)
+    view = state.for_rule("r1")
+    assert len(view) == 0
+    data[f"r1{SEP}restored"] = [0, {"events": []}]  # what changelog recovery does
+    data[f"r2{SEP}other"] = [1, 5]
+    state.mark_restored()
+    assert list(view) == ["restored"]
+    assert view["restored"] == {"events": []}
+    assert state.pending == 0  # restored keys are not re-sent
+
+
+def test_garbage_collection_can_delete_while_iterating() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    for i in range(10):
+        view[f"k{i}"] = i
+    for k in list(view):
+        if view[k] % 2:
+            del view[k]
+    assert sorted(view) == [f"k{i}" for i in range(0, 10, 2)]
+
+
+def test_revoked_partitions_are_forgotten_without_changelog_records() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    state.partition = 0
+    view["mine"] = 1
+    state.partition = 2
+    view["theirs"] = 2
+    state.flush()
+    view["theirs"] = 3  # a change made by a batch that was not committed before the rebalance
+    assert state.drop_partitions({2}) == 1
+    assert list(view) == ["mine"] and "theirs" not in view
+    assert state.flush() == []  # no tombstone, no stale value for the new owner's key

@@ -1,0 +1,26 @@
+"""`flockwatch worker` fails fast and clearly when what it needs is not there."""
+
+from __future__ import annotations
+
+import pytest
+
+from support.cli import run_cli
+
+
+@pytest.mark.kafka
+def test_an_unreachable_store_is_a_clear_error_without_the_password(broker: str) -> None:
+    r = run_cli("worker", "--broker", broker, "--metrics-port", "-1",
+                "--database-url", "postgresql://flock:s3cret@127.0.0.1:1/alerts", timeout=60)
+    err = r.stderr.decode()
+    assert r.returncode == 1, err
+    assert err.startswith("Error: cannot open the alert store postgresql+psycopg://flock:***@127.0.0.1:1/alerts")
+    assert "s3cret" not in err and "Traceback" not in err
+
+
+def test_every_option_names_its_environment_variable() -> None:
+    r = run_cli("worker", "--help", env={"COLUMNS": "200"})
+    out = r.stdout.decode()
+    assert r.returncode == 0
+    for env in ("FLOCKWATCH_BROKER", "FLOCKWATCH_EVENTS_TOPIC", "FLOCKWATCH_GROUP", "FLOCKWATCH_DATABASE_URL",
+                "FLOCKWATCH_METRICS_PORT", "FLOCKWATCH_BATCH_SIZE", "FLOCKWATCH_SESSION_TIMEOUT"):
+        assert env in out
