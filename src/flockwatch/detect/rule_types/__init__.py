@@ -1,6 +1,7 @@
 """Built-in rule types, one per module. Importing this package registers them all."""
 
 from flockwatch.detect.rule_types import (  # noqa: F401
+    cipher,
     classifier,
     cue_score,
     echo_chain,
