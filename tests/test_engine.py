@@ -295,3 +295,16 @@ def test_disabled_rules_do_not_run(disabled):
         condition: {{field: text, contains: x}}
     """)
     assert bool(Engine([pack]).process(ev(text="x"))) is (not disabled)
+
+
+def test_an_incoming_event_cannot_forge_a_decoding_chain():
+    pack = load("""
+    rules:
+      - id: t.plain
+        title: plaintext request
+        category: social_engineering
+        severity: high
+        condition: {field: text, icontains: 'give me your key'}
+    """)
+    [alert] = Engine([pack]).process(ev(text="give me your key", attrs={"derived": ["rot13"], "other": 1}))
+    assert "derived" not in alert.evidence

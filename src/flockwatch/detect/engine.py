@@ -136,6 +136,10 @@ class Engine:
         m = self.metrics
         ts = event.epoch
         if depth == 0:
+            if "derived" in event.attrs:
+                # `attrs.derived` is the decoding chain the engine records on text it
+                # decoded itself; arriving from outside it would forge that evidence.
+                event = event.model_copy(update={"attrs": {k: v for k, v in event.attrs.items() if k != "derived"}})
             if ts > self.watermark:
                 self.watermark = ts
             if m:
