@@ -25,3 +25,35 @@ def test_shipped_rule_tests_pass():
     res = run_cli("rules", "test")
     assert res.returncode == 0, res.stdout.decode() + res.stderr.decode()
     assert " 0 failed" in res.stdout.decode()
+
+
+def _defaults(*command: str) -> dict[str, str]:
+    """Option -> default, read from a command's click definition (what `--help` shows)."""
+    from flockwatch.cli.main import cli
+
+    cmd = cli
+    for name in command:
+        cmd = cmd.commands[name]  # type: ignore[attr-defined]
+    return {p.opts[0]: p.default for p in cmd.params if hasattr(p, "opts")}
+
+
+def test_bridge_import_and_worker_meet_on_the_same_topics_by_default():
+    # A bridge and a worker started without topic flags must talk to each other.
+    worker = _defaults("worker")
+    for command in (("bridge", "moltbook"), ("import",)):
+        ours = _defaults(*command)
+        assert ours["--topic"] == worker["--topic"], command
+        assert ours["--partitions"] == worker["--partitions"], command
+    produce = _defaults("produce")
+    assert produce["--topic"] == worker["--topic"]
+
+
+def test_every_database_option_accepts_both_spellings():
+    for command in (("notify", "run"), ("api", "serve"), ("alerts", "list"), ("silences", "add")):
+        from flockwatch.cli.main import cli
+
+        cmd = cli
+        for name in command:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
+        assert {"--database", "--database-url"} <= opts, command

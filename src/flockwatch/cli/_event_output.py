@@ -13,8 +13,11 @@ from flockwatch.bridge.sinks import (
     KEY_BY, DeadLetterSink, EventSink, JsonlDeadLetters, JsonlSink, KafkaDeadLetters, KafkaSink,
 )
 
-DEFAULT_TOPIC = "flockwatch.events"
-DEFAULT_DEAD_LETTER_TOPIC = "flockwatch.dead-letters"
+from flockwatch.kafka.topics import DEAD_LETTER_TOPIC, DEFAULT_PARTITIONS, EVENTS_TOPIC
+
+# The same defaults as the worker's, so a bridge and a worker started without flags meet.
+DEFAULT_TOPIC = EVENTS_TOPIC
+DEFAULT_DEAD_LETTER_TOPIC = DEAD_LETTER_TOPIC
 
 
 def event_output_options(default_out: str | None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -22,13 +25,16 @@ def event_output_options(default_out: str | None) -> Callable[[Callable[..., Any
         options = [
             click.option("--out", "out_path", default=default_out, show_default=bool(default_out),
                          help="Write canonical JSONL here ('-' = stdout). Ignored with --bootstrap."),
-            click.option("--bootstrap", envvar="FLOCKWATCH_KAFKA_BOOTSTRAP",
+            click.option("--bootstrap", "--broker", "bootstrap", envvar="FLOCKWATCH_KAFKA_BOOTSTRAP",
                          help="Kafka bootstrap servers: produce to --topic instead of writing a file "
-                              "[env FLOCKWATCH_KAFKA_BOOTSTRAP]."),
-            click.option("--topic", default=DEFAULT_TOPIC, show_default=True, help="Kafka topic for events."),
+                              "(--broker is the same option, as in `worker` and `produce`) "
+                              "[env FLOCKWATCH_KAFKA_BOOTSTRAP; not FLOCKWATCH_BROKER, which would silently "
+                              "turn a file export into a produce]."),
+            click.option("--topic", envvar="FLOCKWATCH_EVENTS_TOPIC", default=DEFAULT_TOPIC, show_default=True,
+                         help="Kafka topic for events (the worker's default firehose)."),
             click.option("--key-by", type=click.Choice(KEY_BY), default="agent", show_default=True,
                          help="Kafka message key: the acting agent's id, or the post id (falls back to agent)."),
-            click.option("--partitions", type=int, default=1, show_default=True,
+            click.option("--partitions", type=int, default=DEFAULT_PARTITIONS, show_default=True,
                          help="Partitions when the topic has to be created."),
             click.option("--dead-letter", "dl_path", type=click.Path(dir_okay=False),
                          help="Write dead-letter records here (JSONL)."),

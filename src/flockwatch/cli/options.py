@@ -25,6 +25,7 @@ rules_option = click.option(
 
 database_option = click.option(
     "--database",
+    "--database-url",  # the worker's spelling; both work everywhere
     "database_url",
     envvar="FLOCKWATCH_DATABASE_URL",
     help="Alert store URL (sqlite:///path or postgresql://...). Default: $FLOCKWATCH_DATABASE_URL or sqlite:///var/flockwatch.db.",

@@ -24,7 +24,8 @@ from flockwatch.simulate.stream import SimConfig, Simulation
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False),
               help="Ground-truth labels (JSONL). Default: OUT with .labels.jsonl.")
 @click.option("--topic", help="Produce events to this Kafka topic (keyed by agent_id).")
-@click.option("--bootstrap", default="127.0.0.1:9092", show_default=True, help="Kafka bootstrap servers.")
+@click.option("--bootstrap", "--broker", "bootstrap", envvar="FLOCKWATCH_BROKER", default="127.0.0.1:9092",
+              show_default=True, help="Kafka bootstrap servers (--broker: the same, as in `worker`).")
 def simulate(seed: int, agents: int, events: int, rate: float, incidents_per_50k: int, out_path: str | None,
              labels_path: str | None, topic: str | None, bootstrap: str) -> None:
     """Generate a realistic event stream: many agents with their own cadence and words,
