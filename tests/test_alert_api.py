@@ -97,7 +97,7 @@ def test_alerts_list_show_ack_resolve(world):
         status, body = call(base, "GET", "/api/v1/alerts")
         assert status == 200 and body["count"] == 3
         assert [a["rule_id"] for a in body["alerts"]] == ["spam.copy", "spam.vote", "cipher.rot13"]  # newest first
-        assert SECRET not in json.dumps(body) and "[REDACTED:openai_key]" in body["alerts"][0]["summary"]
+        assert SECRET not in json.dumps(body) and "sk-proj-ab…#" in body["alerts"][0]["summary"]
         for query, rules in [("?rule=spam.*", {"spam.copy", "spam.vote"}), ("?category=cipher", {"cipher.rot13"}),
                              ("?severity=critical", {"spam.copy"}), ("?tag=dm", {"spam.copy"}),
                              ("?since=2026-01-30T12:01:00.000Z", {"spam.copy"}), ("?rule=spam.*&limit=1", {"spam.copy"})]:

@@ -11,7 +11,7 @@ import pytest
 from flockwatch.notify.config import ReceiverConfig, parse_config
 from flockwatch.notify.receivers import RECEIVER_TYPES
 from flockwatch.notify.receivers.text import ZWSP, truncate
-from flockwatch.notify.redaction import redact
+from flockwatch.alerts.redact import fingerprint, redact
 from flockwatch.notify.templates import alert_context, message_context
 from support.alerts import make_alert
 
@@ -66,7 +66,9 @@ def test_secrets_are_redacted_everywhere(type_):
     text = all_text(receiver(type_).render(context()).payload).replace("\\\\", "")
     for name, secret in SECRETS.items():
         assert secret not in text, f"{type_}: {name} leaked"
-    assert "REDACTED:moltbook_key" in text and "REDACTED:jwt" in text
+    # the project-wide form: visible prefix + a hash that tells two secrets apart, unusable
+    assert f"moltbook_sk_A1…#{fingerprint(SECRETS['moltbook'])}" in text
+    assert f"eyJhbG…#{fingerprint(SECRETS['jwt'])}" in text
 
 
 def test_slack_escapes_entities_and_builds_blocks():
@@ -103,7 +105,7 @@ def test_generic_webhook_is_structured_and_unescaped_but_redacted():
     assert payload["version"] == "1" and payload["notification_id"] == "n1" and payload["kind"] == "firing"
     alert = payload["alerts"][0]
     assert alert["title"].startswith("cascade @here")  # raw text for machines ...
-    assert alert["evidence"] == {"text": "[REDACTED:aws_access_key]"}  # ... minus secrets
+    assert alert["evidence"] == {"text": f"AKIAIO…#{fingerprint(SECRETS['aws'])}"}  # ... minus secrets
     assert payload["counts"] == {"firing": 1, "acknowledged": 0, "resolved": 0, "total": 1}
 
 

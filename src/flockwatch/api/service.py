@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from flockwatch.notify.config import NotifyConfig
-from flockwatch.notify.redaction import redact_deep
+from flockwatch.alerts.redact import redact_data
 from flockwatch.store.alert_store import record_to_alert
 from flockwatch.store.database import create_tables, make_engine
 from flockwatch.store.lifecycle import STATUSES, AlertNotFound, history, transition
@@ -181,7 +181,7 @@ class AlertService:
     # -- rendering ------------------------------------------------------------------------
     @staticmethod
     def _alert_summary(r: AlertRecord) -> dict[str, Any]:
-        return redact_deep({
+        return redact_data({
             "fingerprint": r.fingerprint, "alert_id": r.alert_id, "status": r.status, "rule_id": r.rule_id,
             "pack": r.pack, "category": r.category, "severity": r.severity, "title": r.title, "summary": r.summary,
             "tags": list(r.tags or []), "count": r.count, "agents": len(r.agent_ids or []),
@@ -192,7 +192,7 @@ class AlertService:
     def _alert_full(r: AlertRecord) -> dict[str, Any]:
         out = record_to_alert(r).model_dump()
         out.update(status=r.status, version=r.version, created_at=_dt(r.created_at), updated_at=_dt(r.updated_at))
-        return redact_deep(out)
+        return redact_data(out)
 
     def _deliveries(self, conn: Any, fingerprint: str) -> list[dict[str, Any]]:
         rows = conn.execute(

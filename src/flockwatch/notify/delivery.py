@@ -19,7 +19,7 @@ from typing import Literal
 
 import aiohttp
 
-from flockwatch.notify.redaction import redact
+from flockwatch.alerts.redact import redact
 
 OutcomeKind = Literal["ok", "retry", "permanent"]
 MAX_ERROR_BODY = 300

@@ -21,7 +21,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from flockwatch.alerts.alert import Alert
-from flockwatch.notify.redaction import redact, redact_deep
+from flockwatch.alerts.redact import redact, redact_data
 
 MAX_LISTED_IDS = 10  # agent / event ids listed per alert in a message
 
@@ -108,7 +108,7 @@ def alert_context(alert: Alert, status: str, change: str, external_url: str | No
         "event_ids": [redact(e) for e in alert.event_ids[:MAX_LISTED_IDS]],
         "first_ts": alert.first_ts,
         "last_ts": alert.last_ts,
-        "evidence": redact_deep(alert.evidence),
+        "evidence": redact_data(alert.evidence),
         "url": url,
     }
 
