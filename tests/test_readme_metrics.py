@@ -1,0 +1,30 @@
+"""The README's metrics table lists every series the worker, scan and notifier export, so an
+SRE reading it finds each name they see in Prometheus (and no name that does not exist)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from flockwatch.metrics.registry import Metrics
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_SUFFIX = {"counter": "_total", "info": "_info"}
+
+
+def documented() -> set[str]:
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `(flockwatch_[a-z0-9_]+)` \|", section, re.M))
+
+
+def exported() -> set[str]:
+    return {f.name + _SUFFIX.get(f.type, "") for f in Metrics().registry.collect()}
+
+
+def test_every_exported_metric_is_in_the_readme_table():
+    assert exported() - documented() == set()
+
+
+def test_the_readme_table_names_no_metric_that_does_not_exist():
+    assert documented() - exported() == set()
