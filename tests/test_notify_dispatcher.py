@@ -331,3 +331,75 @@ def test_a_burst_larger_than_a_batch_is_drained_in_one_pass(tmp_path, rx):
     h.add(*[make_alert(f"k{i}") for i in range(30)])
     h.once()
     assert len(bodies(rx)) == 30
+
+
+def _backdate(h, fingerprint, seconds):
+    from datetime import datetime, timedelta, timezone
+
+    from flockwatch.store.tables import AlertRecord
+
+    table = AlertRecord.__table__
+    with h.store.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.fingerprint == fingerprint)
+                     .values(updated_at=datetime.now(timezone.utc) - timedelta(seconds=seconds)))
+
+
+def test_quiet_alerts_resolve_by_themselves_and_reopen_when_they_grow(db_url, rx):
+    cfg = config(rx.url, group_by=["..."])
+    cfg["dispatcher"]["resolve_timeout"] = "1h"
+    h = Harness(db_url, cfg)
+    quiet, acked, busy = make_alert("quiet", events=["q1"]), make_alert("acked"), make_alert("busy")
+    h.add(quiet, acked, busy)
+    h.once()
+    transition(h.store.engine, acked.fingerprint, "acknowledged", "ana", "looking")
+    _backdate(h, quiet.fingerprint, 3700)
+    _backdate(h, acked.fingerprint, 3700)
+    _backdate(h, busy.fingerprint, 3500)  # changed 58 min ago: not quiet long enough
+    h.clock.t += 61  # the housekeeper runs at most once a minute
+    h.once()
+    service = AlertService(engine=h.store.engine)
+    assert service.show(quiet.fingerprint)["status"] == "resolved"
+    assert service.show(acked.fingerprint)["status"] == "resolved"
+    assert service.show(busy.fingerprint)["status"] == "firing"
+    last = service.show(quiet.fingerprint)["history"][-1]
+    assert last["actor"] == "flockwatch" and last["action"] == "resolved" and last["detail"]["auto"] is True
+    assert last["detail"]["comment"] == "no new evidence for 1h"
+    resolved = [b for b in bodies(rx) if b["kind"] == "resolved"]
+    assert sorted(b["alerts"][0]["fingerprint"] for b in resolved) == sorted([quiet.fingerprint, acked.fingerprint])
+    h.clock.t += 10
+    h.add(make_alert("quiet", events=["q1", "q2"]))  # the incident grows again: reopened, announced
+    h.once()
+    assert service.show(quiet.fingerprint)["status"] == "firing"
+    assert bodies(rx)[-1]["kind"] == "firing" and bodies(rx)[-1]["alerts"][0]["fingerprint"] == quiet.fingerprint
+
+
+def test_resolve_timeout_is_off_by_default(db_url, rx):
+    h = Harness(db_url, config(rx.url, group_by=["..."]))
+    alert = make_alert("old")
+    h.add(alert)
+    _backdate(h, alert.fingerprint, 30 * 86400)
+    h.clock.t += 61
+    h.once()
+    assert AlertService(engine=h.store.engine).show(alert.fingerprint)["status"] == "firing"
+
+
+def test_finished_messages_are_pruned_after_the_retention_but_history_stays(db_url, rx):
+    cfg = config(rx.url, group_by=["..."])
+    cfg["dispatcher"]["retention"] = "1d"
+    h = Harness(db_url, cfg)
+    alert = make_alert("a")
+    h.add(alert)
+    h.once()
+    [delivered] = h.outbox()
+    assert delivered["status"] == "delivered"
+    with h.store.engine.begin() as conn:  # a message still waiting for its receiver is never pruned
+        outbox.insert_message(conn, notification_id="waiting", receiver="hook", group_key="g", sequence=1,
+                              kind="firing", payload="{}", template_error=None, fingerprints=[alert.fingerprint],
+                              now=h.clock.t + 3600, deadline=10 * 86400)
+    h.clock.t += 86400 + 61
+    h.dispatcher.aggregator.tick()  # (it also queues the day's repeat of the firing alert)
+    left = [r["notification_id"] for r in h.outbox()]
+    assert "waiting" in left and delivered["notification_id"] not in left
+    with h.store.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(NotifyAttempt)).scalar() == 0
+    assert [e["action"] for e in AlertService(engine=h.store.engine).show(alert.fingerprint)["history"]] == ["created"]

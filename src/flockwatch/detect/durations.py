@@ -18,3 +18,11 @@ def parse_duration(value: object, allow_zero: bool = False) -> float:
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"not a {kind} duration: {value!r} (use e.g. 30s, 10m, 2h)")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The largest whole unit that divides it: 7200 -> `2h`, 90 -> `90s` (what people wrote)."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"

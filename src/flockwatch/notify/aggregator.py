@@ -36,6 +36,7 @@ from flockwatch.metrics.registry import Metrics
 from flockwatch.notify import leader
 from flockwatch.notify.config import NotifyConfig
 from flockwatch.notify.group import FlushPlan, GroupState, Member, change_flush_at, plan_flush
+from flockwatch.notify.housekeeping import Housekeeper
 from flockwatch.notify.inhibit import Inhibitor
 from flockwatch.notify.matchers import labels_of
 from flockwatch.notify.outbox import NewMessage, insert_messages, new_notification_id, supersede, unsent_for_groups
@@ -71,6 +72,7 @@ class TickReport:
     suppressed: Counter[str] = field(default_factory=Counter)
     template_errors: Counter[str] = field(default_factory=Counter)
     leader: bool = True
+    resolved: int = 0  # alerts resolved by resolve_timeout
 
     def count(self, metrics: Metrics | None) -> None:
         if metrics is None:
@@ -100,6 +102,8 @@ class Aggregator:
         self.receivers = receivers or build_receivers(config)
         self.clock = clock or time.time
         self._lease_until = 0.0
+        self.housekeeper = Housekeeper(engine, resolve_timeout=config.dispatcher.resolve_timeout,
+                                       retention=config.dispatcher.retention, clock=self.clock)
         with engine.begin() as conn:
             leader.ensure_lease(conn, LEASE)
 
@@ -110,6 +114,9 @@ class Aggregator:
             report.leader = False
             return report
         try:
+            if self.housekeeper.due():
+                # before routing, so the inbox rows of auto-resolved alerts go out in this tick
+                report.resolved = self.housekeeper.run().resolved
             self._route(now, report)
             self._flush(now, report)
         except LostLease:

@@ -47,6 +47,8 @@ class DispatcherConfig(_Strict):
     concurrency: int = Field(default=64, ge=1)  # HTTP requests in flight, all receivers
     lease: PositiveSeconds = 60.0  # a claimed message is retried by another process after this
     leader_lease: PositiveSeconds = 15.0  # routing/flushing is done by one dispatcher at a time
+    resolve_timeout: Seconds = 0.0  # resolve alerts unchanged this long (0 = a person resolves them)
+    retention: Seconds = 30 * 86400.0  # keep finished outbox messages this long (0 = forever)
 
 
 class TemplateConfig(_Strict):

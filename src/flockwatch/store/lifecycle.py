@@ -8,6 +8,7 @@ notifier, written in the same transaction as the change itself.
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -136,3 +137,39 @@ def changes_of(stored: Iterable[Any]) -> tuple[list[Change], list[Change]]:
         change = Change(s.alert.fingerprint, s.version, s.created, s.alert.count, s.alert.severity)
         (changed if s.changed else unchanged).append(change)
     return changed, unchanged
+
+
+def resolve_quiet(engine: Engine, quiet_since: datetime, comment: str, limit: int = 500) -> list[str]:
+    """Resolve alerts (firing or acknowledged) that nothing has changed since `quiet_since`:
+    the incident stopped growing. Each is resolved in its own transaction that checks
+    again, under a row lock on PostgreSQL, that it is still quiet, so an alert the worker
+    grows meanwhile stays open. It reopens by itself if it grows later (`record_changes`)."""
+    with engine.connect() as conn:
+        candidates = list(conn.execute(
+            select(ALERTS.c.fingerprint)
+            .where(ALERTS.c.status != "resolved", ALERTS.c.updated_at < quiet_since)
+            .order_by(ALERTS.c.updated_at).limit(limit)
+        ).scalars())
+    resolved = []
+    for fp in candidates:
+        now = time.time()
+        with engine.begin() as conn:
+            query = select(ALERTS.c.status, ALERTS.c.version, ALERTS.c.updated_at).where(ALERTS.c.fingerprint == fp)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None or row.status == "resolved" or _aware(row.updated_at) >= quiet_since:
+                continue
+            conn.execute(update(ALERTS).where(ALERTS.c.fingerprint == fp).values(status="resolved", updated_at=utcnow()))
+            conn.execute(HISTORY.insert().values(
+                fingerprint=fp, at=now, actor=SYSTEM_ACTOR, action="resolved",
+                detail={"comment": comment, "from": row.status, "auto": True}))
+            conn.execute(INBOX.insert().values(
+                fingerprint=fp, version=row.version, reason="resolved", enqueued_at=now, lease_until=0.0))
+        resolved.append(fp)
+    return resolved
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they were stored as UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
