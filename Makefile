@@ -23,8 +23,11 @@ test: $(STAMP)
 	$(BIN)/flockwatch rules test rules/
 	$(BIN)/python -m pytest -q
 
+## Every benchmark in benchmarks/, one after the other; each prints its figures (no pass/fail).
+## Those over real text (ciphers, social, import) need ../shared/data; they say so and skip without it.
+BENCHES ?= $(sort $(wildcard benchmarks/bench_*.py))
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_foundation.py
+	@for b in $(BENCHES); do echo "== $$b"; PYTHONPATH=src $(BIN)/python $$b || echo "!! $$b did not finish (see above)"; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache var
