@@ -90,3 +90,21 @@ def test_summary_matches_alerts_to_incidents() -> None:
     assert "2 of 3 incidents caught; 1 alert(s) on background traffic" in text
     row = next(line for line in text.splitlines() if line.strip().startswith("spam_cascade"))
     assert row.split()[-1] == "2"
+
+
+def test_every_rule_the_generators_expect_is_a_shipped_rule() -> None:
+    # A renamed rule must not turn a caught incident into "MISSED" in the demo and the evals.
+    from pathlib import Path
+
+    from flockwatch.rules.loader import load_packs
+    from flockwatch.simulate.firehose import SyntheticFirehose
+
+    shipped = {r.id for p in load_packs([Path(__file__).resolve().parents[1] / "rules"]) for r in p.rules}
+    stream = DemoStream(DemoPlan(duration=20, rate=50, seed=3), start=START)
+    stream.events()
+    expected = {rule for label in stream.labels for rule in label.get("expect_rules") or []}
+    firehose = {ev["attrs"]["synthetic_attack"] for ev in SyntheticFirehose(seed=1, agents=200).events(20000)
+                if "synthetic_attack" in (ev.get("attrs") or {})}
+    assert expected and firehose
+    assert expected - shipped == set()
+    assert firehose - shipped == set()

@@ -135,7 +135,7 @@ class SyntheticFirehose:
         else:
             key = "moltbook_sk_" + "".join(self.rng.choices(string.ascii_letters + string.digits, k=32))
             ev = self._post(text=f"debugging my heartbeat, here is my config: api_key={key} why does it 401?")
-            rule = "baseline.platform_key_posted"
+            rule = "leak.platform_key"
         ev["attrs"] = {"synthetic_attack": rule}
         return ev
 
