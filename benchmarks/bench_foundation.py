@@ -190,7 +190,8 @@ def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path) -
             say(f"worker   start to ready {ready:.2f} s  [target < 10 s]")
             say(f"worker   {total:,} events processed in {processed:.2f} s = {total / processed:,.0f} events/s end to "
                 f"end (ready -> every event decoded, evaluated, its alerts stored and published)  "
-                f"[target >= 8,000 events/s]; all offsets committed after {secs:.2f} s")
+                f"[target >= 8,000 events/s]; all offsets committed after {secs:.2f} s (the firehose, then "
+                f"<topic>.by-key: matches of rules not keyed by agent, counted by the second stage)")
             say(f"worker   CPU {cpu:.2f} s for those events = {cpu / total * 1e6:.0f} µs CPU/event, all threads "
                 f"(less sensitive to other load than wall time: {total / cpu:,.0f} events per CPU-second)")
             if live_n:

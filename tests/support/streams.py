@@ -39,9 +39,13 @@ BASELINE_PACK = Path(__file__).resolve().parents[2] / "rules" / "baseline.yaml"
 PINNED_RULES = {"FLOCKWATCH_RULES": str(BASELINE_PACK)}
 
 
-def scan_alerts(path: Path) -> dict[str, dict]:
+ALL_PACKS = Path(__file__).resolve().parents[2] / "rules"
+ALL_RULES = {"FLOCKWATCH_RULES": str(ALL_PACKS)}
+
+
+def scan_alerts(path: Path, rules: dict[str, str] = PINNED_RULES) -> dict[str, dict]:
     """`flockwatch scan` of the same file: fingerprint -> alert."""
-    r = run_cli("scan", str(path), env=PINNED_RULES)
+    r = run_cli("scan", str(path), env=rules)
     assert r.returncode == 0, r.stderr.decode()
     return {a["fingerprint"]: a for a in map(json.loads, r.stdout.decode().splitlines())}
 
@@ -65,10 +69,11 @@ class Topics:
         return cls(f"{tag}.events", f"{tag}.alerts", f"{tag}.deadletter", f"{tag}-worker")
 
 
-def worker(broker: str, topics: Topics, database_url: str, tmp: Path, *extra: str, name: str = "worker") -> WorkerProcess:
+def worker(broker: str, topics: Topics, database_url: str, tmp: Path, *extra: str, name: str = "worker",
+           rules: dict[str, str] = PINNED_RULES) -> WorkerProcess:
     return WorkerProcess(
         broker, group=topics.group, topic=topics.events, database_url=database_url, data_dir=tmp / "faust",
-        log_path=tmp / f"{name}.log", env=cli_env(PINNED_RULES),
+        log_path=tmp / f"{name}.log", env=cli_env(rules),
         extra_args=("--alerts-topic", topics.alerts, "--dead-letter-topic", topics.dead_letter,
                     "--session-timeout", "2", "--commit-interval", "0.5", *extra),
     )

@@ -36,7 +36,7 @@ def scan(path: str, rules_dirs: tuple[str, ...], out_path: str | None, dl_path: 
     metrics = Metrics()
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
-    processor = Processor(Engine(packs, metrics=metrics), metrics)
+    processor = Processor(Engine(packs, metrics=metrics, repartition=True), metrics)
     with ExitStack() as stack:
         try:
             stream = stack.enter_context(open_source(path)) if path != "-" else open_source(path)

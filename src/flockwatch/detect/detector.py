@@ -65,6 +65,12 @@ class Detector(ABC):
         key = self.partition_key(event)
         return [] if key is None else [key]
 
+    @property
+    def agent_local(self) -> bool:
+        """True if every partition key includes the event's agent_id, so all of a key's
+        events share the agent's firehose partition and the key needs no repartitioning."""
+        return True
+
     @abstractmethod
     def add_data(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None

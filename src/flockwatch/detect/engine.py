@@ -6,6 +6,13 @@ required patterns were hit (or that cannot be prefiltered) have their conditions
 evaluated with the `regex` module; matches go through exceptions to the rule's
 detector; findings become alerts. Decoded content that a detector hands back
 (`Finding.derived`) is fed through every rule again, up to `max_depth`.
+
+With `repartition=True`, stateful rules whose state is not keyed by agent are not
+evaluated in place: each match becomes `Forward`s (one per partition key, collected
+in `forwards`) that the caller routes to the key's owner, which calls
+`observe_forward` in event-time order (see `repartition.py`). Rules keyed by agent,
+and stateless rules, run in place as before: all of an agent's events share one
+firehose partition.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from flockwatch.alerts.redact import redact, redact_data
 from flockwatch.detect.compiled import CompiledPack, CompiledRule
 from flockwatch.detect.detector import Finding
 from flockwatch.detect.prefilter_index import PrefilterIndex
+from flockwatch.detect.repartition import Forward
 from flockwatch.detect.state import DictState, StateBackend
 from flockwatch.ingest.event import EVENT_TYPES, Event
 from flockwatch.metrics.registry import Metrics
@@ -43,6 +51,7 @@ class Engine:
         max_depth: int = 3,
         prefilter: bool = True,
         include_disabled: bool = False,
+        repartition: bool = False,
     ):
         self.packs = list(packs)
         self.metrics = metrics
@@ -68,8 +77,22 @@ class Engine:
                     for slot in rule.need:
                         self._by_slot[t][slot].append(idx)
         self.stateful = [r for r in self.rules if r.detector.stateful]
+        self.repartition = repartition
+        # Rules whose keys do not follow the firehose's agent partitioning: forwarded.
+        self.forwarded_ids = {r.id for r in self.stateful if repartition and not r.detector.agent_local}
+        self._forwarded = [i in self.forwarded_ids for i in (r.id for r in self.rules)]
+        self._index_of = {r.id: i for i, r in enumerate(self.rules)}
+        self.forwards: list[Forward] = []  # emitted by `process`; the caller takes them
         self.watermark = float("-inf")
+        self.forward_watermark = float("-inf")  # latest event time observed by forwarded rules
+        # Event time up to which every source of events has been read (the worker: the
+        # least of its partitions' latest times). None: `watermark`, right for one
+        # time-ordered source; with several, one running ahead must not expire state
+        # that the others' events still need.
+        self.low_watermark: float | None = None
+        self.forward_low_watermark: float | None = None  # the same for forwarded rules' sources
         self._since_gc = 0
+        self._since_forward_gc = 0
         # Hot-path metric accumulators, flushed every METRICS_FLUSH_EVERY events: a
         # prometheus_client inc costs ~1 us, which adds up at tens of thousands of events/s.
         self._pending_events: dict[str, int] = defaultdict(int)
@@ -85,7 +108,20 @@ class Engine:
         """Forget all stateful state and event time (inline tests start each case clean)."""
         self.state = DictState()
         self.watermark = float("-inf")
+        self.forward_watermark = float("-inf")
         self._since_gc = 0
+        self._since_forward_gc = 0
+        self.forwards = []
+
+    def set_low_watermark(self, ts: float | None, *, forwarded: bool = False) -> None:
+        if forwarded:
+            self.forward_low_watermark = ts
+        else:
+            self.low_watermark = ts
+
+    def take_forwards(self) -> list[Forward]:
+        out, self.forwards = self.forwards, []
+        return out
 
     @property
     def always_evaluated(self) -> list[CompiledRule]:
@@ -161,7 +197,11 @@ class Engine:
                 if m:
                     m.rule_errors.labels(rule.id, "regex_timeout").inc()
                 matched = False
-            if matched:
+            if matched and self._forwarded[idx]:
+                evidence = list(ctx.evidence)
+                self.forwards.extend(Forward(rule.id, key, event, evidence)
+                                     for key in rule.detector.partition_keys(event))
+            elif matched:
                 det = rule.detector
                 state = self.state.for_rule(rule.id) if det.stateful else None
                 for finding in det.add_data(event, ctx.evidence, state):
@@ -174,17 +214,51 @@ class Engine:
         if depth == 0 and self.stateful:
             self._since_gc += 1
             if self._since_gc >= GC_EVERY:
-                self.collect_garbage()
+                self.collect_garbage(forwarded=False)
         return alerts
 
-    def collect_garbage(self) -> int:
-        self._since_gc = 0
+    def observe_forward(self, fwd: Forward) -> list[Alert]:
+        """Where a forwarded rule's key lives: observe the event under that key. Forwards
+        of a rule that is gone (a reload removed it, or keys it by agent now) are dropped."""
+        idx = self._index_of.get(fwd.rule_id)
+        if idx is None or not self._forwarded[idx]:
+            return []
+        rule = self.rules[idx]
+        det = rule.detector
+        event = fwd.event
+        ts = event.epoch
+        if ts > self.forward_watermark:
+            self.forward_watermark = ts
+        t0 = time.perf_counter()
+        findings = det.observe(event, fwd.evidence, self.state.for_rule(rule.id), fwd.key)  # type: ignore[attr-defined]
+        det.touched(fwd.key, ts)  # type: ignore[attr-defined]
+        alerts = [self._alert(rule, f) for f in findings]
+        self._pending_rule_time[idx] += time.perf_counter() - t0
+        self._since_forward_gc += 1
+        if self._since_forward_gc >= GC_EVERY:
+            self.collect_garbage(local=False)
+        return alerts
+
+    def collect_garbage(self, *, local: bool = True, forwarded: bool = True) -> int:
+        """Expire stateful state: rules run in place against the event time seen here,
+        forwarded rules against the event time they have observed (which trails it)."""
         removed = 0
+        if local:
+            self._since_gc = 0
+        if forwarded:
+            self._since_forward_gc = 0
         for rule in self.stateful:
-            state = self.state.for_rule(rule.id)
-            removed += rule.detector.garbage_collect(self.watermark, state)
-            if self.metrics:
-                self.metrics.state_keys.labels(rule.id).set(len(state))
+            is_forwarded = rule.id in self.forwarded_ids
+            if (local and not is_forwarded) or (forwarded and is_forwarded):
+                state = self.state.for_rule(rule.id)
+                if is_forwarded:
+                    low = self.forward_low_watermark
+                    mark = self.forward_watermark if low is None else min(low, self.forward_watermark)
+                else:
+                    mark = self.watermark if self.low_watermark is None else self.low_watermark
+                removed += rule.detector.garbage_collect(mark, state)
+                if self.metrics:
+                    self.metrics.state_keys.labels(rule.id).set(len(state))
         return removed
 
     def _alert(self, rule: CompiledRule, f: Finding) -> Alert:

@@ -22,15 +22,17 @@ SAMPLE_CHARS = 160
 Incident = dict[str, Any]
 
 
-_last_sample: tuple[str, str | None] = ("", None)
+_last_sample: tuple[tuple[str, str | None, str | None] | None, str | None] = (None, None)
 
 
 def sample_of(event: Event) -> str | None:
     """A short excerpt of what the event said, for the alert. Memoised for the last
-    event: every rule that stores a sample of one event shares the work."""
+    event (by id and text: decoded content keeps its event's id): every rule that stores
+    a sample of one event shares the work."""
     global _last_sample
-    if _last_sample[0] != event.event_id:
-        _last_sample = (event.event_id, _excerpt(event))
+    memo = (event.event_id, event.text, event.title)
+    if _last_sample[0] != memo:
+        _last_sample = (memo, _excerpt(event))
     return _last_sample[1]
 
 

@@ -18,6 +18,8 @@ from flockwatch.detect.detector import Detector, Finding
 from flockwatch.detect.keys import KeySpec, partition_keys
 from flockwatch.ingest.event import Event
 
+AGENT_KEY = "agent_id"  # the firehose's partitioning key
+
 
 class KeyedDetector(Detector):
     stateful = True
@@ -30,6 +32,10 @@ class KeyedDetector(Detector):
     def partition_key(self, event: Event) -> str | None:
         keys = self.partition_keys(event)
         return keys[0] if keys else None
+
+    @property
+    def agent_local(self) -> bool:
+        return any(s.label == AGENT_KEY for s in self.group_by)
 
     def group_labels(self, key: str) -> dict[str, str]:
         return dict(zip((s.label for s in self.group_by), key.split("\x1f")))

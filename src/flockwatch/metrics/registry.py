@@ -65,6 +65,22 @@ class Metrics:
             "flockwatch_store_retries", "Alert store writes that failed (database unreachable) and were retried.",
             registry=r,
         )
+        self.forwarded = Counter(
+            "flockwatch_repartition_forwarded",
+            "Matches of key-partitioned rules forwarded to the repartition topic (one per rule and key).",
+            registry=r,
+        )
+        self.reorder_held = Gauge(
+            "flockwatch_repartition_held",
+            "Forwarded events held in the reorder buffer, waiting for every firehose partition's watermark.",
+            registry=r,
+        )
+        self.forwards_late = Counter(
+            "flockwatch_repartition_late",
+            "Forwarded events that arrived below the event time already released (replays, or live "
+            "disorder beyond the watermark); observed at once, out of order.",
+            registry=r,
+        )
         self.state_keys = Gauge("flockwatch_state_keys", "Live keys in stateful rule state.", ["rule"], registry=r)
         self.packs = Gauge(
             "flockwatch_rule_pack_info", "Loaded rule packs (value 1), with version and SHA-256.",

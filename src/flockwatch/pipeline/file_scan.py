@@ -1,4 +1,10 @@
-"""`flockwatch scan`: canonical JSONL through the engine, alerts merged by fingerprint."""
+"""`flockwatch scan`: canonical JSONL through the engine, alerts merged by fingerprint.
+
+With a repartitioning engine (what `flockwatch scan` builds), forwarded rules see
+their events through a one-source `ReorderBuffer`, exactly as in the worker's second
+stage: in (event time, event id) order, each event once the file has moved past its
+time. So `scan` and any number of workers agree on a time-ordered stream.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ from typing import BinaryIO, TextIO
 
 from flockwatch.alerts.alert import Alert
 from flockwatch.alerts.collector import AlertCollector
+from flockwatch.detect.repartition import Forward, ReorderBuffer
 from flockwatch.pipeline.processor import Processor
 
 MAX_REPORTED = 20  # bad lines echoed to stderr individually; the rest are counted
@@ -34,6 +41,8 @@ def scan_stream(
     report = ScanReport()
     collector = AlertCollector()
     t0 = time.perf_counter()
+    engine = processor.engine
+    reorder: ReorderBuffer[Forward] | None = ReorderBuffer(1) if getattr(engine, "repartition", False) else None
     for n, raw in enumerate(stream, start=1):
         raw = raw.strip()
         if not raw:
@@ -47,11 +56,27 @@ def scan_stream(
                 report.bad_lines.append(f"{source_name}:{n}: {dl['reason']}: {dl['error']}")
             if dead_letter is not None:
                 dead_letter.write(json.dumps(dl, ensure_ascii=False) + "\n")
+            if reorder is not None:
+                engine.take_forwards()  # emitted before the engine failed on it: dropped with it
             continue
         report.events += 1
         if outcome.alerts:
             collector.add(outcome.alerts)
+        if reorder is not None:
+            for fwd in engine.take_forwards():
+                reorder.add(fwd.event.epoch, fwd.event.event_id, fwd)
+            reorder.advance(0, engine.watermark)
+            _observe(engine, reorder.release(), collector)
+    if reorder is not None:
+        _observe(engine, reorder.drain(), collector)
     processor.engine.flush_metrics()
     report.seconds = time.perf_counter() - t0
     report.alerts = collector.alerts()
     return report
+
+
+def _observe(engine: object, forwards: list[Forward], collector: AlertCollector) -> None:
+    for fwd in forwards:
+        alerts = engine.observe_forward(fwd)  # type: ignore[attr-defined]
+        if alerts:
+            collector.add(alerts)

@@ -32,6 +32,7 @@ from flockwatch.alerts.alert import Alert
 from flockwatch.alerts.internal import internal_alert
 from flockwatch.detect.compiled import CompiledPack
 from flockwatch.detect.engine import Engine
+from flockwatch.detect.repartition import Forward
 from flockwatch.detect.state import DictState, StateBackend
 from flockwatch.ingest.event import Event
 from flockwatch.metrics.incidents import ActiveIncidents
@@ -92,6 +93,7 @@ class RuleSet:
         max_depth: int = 3,
         test_on_start: bool = False,
         packs: list[CompiledPack] | None = None,
+        repartition: bool = False,
     ):
         """Load the packs (raising `PackError` if they do not load, or, with
         `test_on_start`, if an inline test fails): a process must not start on broken rules.
@@ -103,6 +105,7 @@ class RuleSet:
         self.on_alert = on_alert
         self.regex_timeout = regex_timeout
         self.max_depth = max_depth
+        self.repartition = repartition
         self.history: deque[ReloadResult] = deque(maxlen=HISTORY)
         self._process_lock = threading.Lock()  # held per event and for the swap
         self._reload_lock = threading.Lock()  # one reload at a time
@@ -137,6 +140,21 @@ class RuleSet:
                 if self._since_incidents >= INCIDENTS_EVERY:
                     self._since_incidents = 0
                     self.incidents.update(self._engine.watermark)
+            return alerts
+
+    def set_low_watermark(self, ts: float | None, *, forwarded: bool = False) -> None:
+        with self._process_lock:
+            self._engine.set_low_watermark(ts, forwarded=forwarded)
+
+    def take_forwards(self) -> list[Forward]:
+        with self._process_lock:
+            return self._engine.take_forwards()
+
+    def observe_forward(self, fwd: Forward) -> list[Alert]:
+        with self._process_lock:
+            alerts = self._engine.observe_forward(fwd)
+            if alerts and self.incidents is not None:
+                self.incidents.observe(alerts)
             return alerts
 
     def flush_metrics(self) -> None:
@@ -202,19 +220,25 @@ class RuleSet:
 
     def _build(self, packs: list[CompiledPack]) -> Engine:
         # Built without metrics: nothing is published until the swap succeeds.
-        return Engine(packs, state=self.state, max_depth=self.max_depth)
+        return Engine(packs, state=self.state, max_depth=self.max_depth, repartition=self.repartition)
 
     def _swap(self, new: Engine) -> None:
         with self._process_lock:
             old = self._engine
             old.flush_metrics()
             new.watermark = old.watermark  # event time goes on; state expiry depends on it
+            new.forward_watermark = old.forward_watermark
+            new.low_watermark = old.low_watermark
+            new.forward_low_watermark = old.forward_low_watermark
+            new.forwards = old.take_forwards()  # emitted under the old rules, not yet routed
             new.metrics = self.metrics
             drop = getattr(self.state, "drop_rule", None)
             if drop is not None:
-                kept = {r.id: r.type for r in new.stateful}
+                # A rule that changes type, or moves between in-place and forwarded
+                # (its state then lives on other partitions), starts afresh.
+                kept = {r.id: (r.type, r.id in new.forwarded_ids) for r in new.stateful}
                 for r in old.stateful:
-                    if kept.get(r.id) != r.type:
+                    if kept.get(r.id) != (r.type, r.id in old.forwarded_ids):
                         drop(r.id)
             self._engine = new
             # The new engine's garbage-collection counter starts at zero; collect now so

@@ -12,6 +12,7 @@ bounds how much is replayed after a crash.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -79,8 +80,26 @@ class QuietMonitor(Monitor):
         pass
 
 
-def create_app(settings: WorkerSettings, partitions: int) -> faust.App:
+class WorkerApp(faust.App):
+    """Faust's app plus hooks run just before a rebalance or shutdown waits for every
+    record read so far to be acknowledged. The repartition stage holds records it may
+    not process yet (their watermark has not come), and the watermarks it waits for
+    cannot come while the rebalance pauses the consumer: it lets go of them here, and
+    Faust (which re-reads every partition from its committed offset after a
+    rebalance) reads them again."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.before_wait_empty: list[Callable[[], None]] = []
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        for hook in self.before_wait_empty:
+            hook()
+        await super()._consumer_wait_empty(consumer, logger)
+
+
+def create_app(settings: WorkerSettings, partitions: int) -> WorkerApp:
     apply_fast_drain()
     apply_true_highwaters(settings.broker)
     apply_fetch_max_wait(settings.fetch_max_wait)
-    return faust.App(settings.group, monitor=QuietMonitor(), **faust_settings(settings, partitions))
+    return WorkerApp(settings.group, monitor=QuietMonitor(), **faust_settings(settings, partitions))

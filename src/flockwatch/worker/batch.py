@@ -17,6 +17,7 @@ from typing import Any
 
 from flockwatch.alerts.alert import Alert
 from flockwatch.alerts.collector import AlertCollector
+from flockwatch.detect.repartition import Forward
 from flockwatch.metrics.registry import Metrics
 from flockwatch.notify.notifier import Notifier
 from flockwatch.pipeline.processor import Processor
@@ -49,6 +50,8 @@ class BatchOutcome:
     event_ts: list[float] = field(default_factory=list)  # one per event that produced an alert
     dead_letters: list[DeadLetter] = field(default_factory=list)
     events: int = 0  # valid events
+    forwards: list[tuple[int, Forward]] = field(default_factory=list)  # (firehose partition, forward)
+    partition_ts: dict[int, float] = field(default_factory=dict)  # latest event time per firehose partition
 
 
 @dataclass
@@ -73,6 +76,9 @@ class BatchStep:
         out = BatchOutcome()
         collector = AlertCollector()
         state = self.state
+        engine = self.processor.engine
+        repartition = getattr(engine, "repartition", False)
+        latest = out.partition_ts
         for rec in records:
             if state is not None:
                 state.partition = rec.partition  # stateful writes belong to this partition
@@ -81,8 +87,14 @@ class BatchStep:
                 out.dead_letters.append(
                     DeadLetter(rec.key, json.dumps(outcome.dead_letter, ensure_ascii=False).encode())
                 )
+                if repartition:
+                    engine.take_forwards()  # emitted before the engine failed on it: dropped with it
                 continue
             out.events += 1
+            if repartition:
+                out.forwards.extend((rec.partition, fwd) for fwd in engine.take_forwards())
+            if outcome.event_ts is not None and outcome.event_ts > latest.get(rec.partition, float("-inf")):
+                latest[rec.partition] = outcome.event_ts
             if outcome.alerts:
                 collector.add(outcome.alerts)
                 if outcome.event_ts is not None:

@@ -19,6 +19,7 @@ from types import TracebackType
 
 from flockwatch.embedded.broker import free_port
 from flockwatch.kafka.offsets import wait_drained
+from flockwatch.worker.repartition import by_key_topic
 
 
 class WorkerExited(RuntimeError):
@@ -75,7 +76,13 @@ class WorkerProcess:
         raise TimeoutError(f"worker not ready within {timeout:.0f} s; see {self.log_path}")
 
     def wait_drained(self, timeout: float = 60.0) -> bool:
-        return wait_drained(self.broker, self.group, self.topic, timeout, keep_waiting=lambda: self.alive)
+        """The group has committed everything in the firehose, then everything that was
+        in the repartition topic by then (the matches forwarded from it)."""
+        deadline = time.monotonic() + timeout
+        if not wait_drained(self.broker, self.group, self.topic, timeout, keep_waiting=lambda: self.alive):
+            return False
+        return wait_drained(self.broker, self.group, by_key_topic(self.topic), max(1.0, deadline - time.monotonic()),
+                            keep_waiting=lambda: self.alive)
 
     def metrics(self) -> str:
         return self.get("/metrics")[1].decode()

@@ -7,6 +7,11 @@ its alerts and dead letters are on the broker, and the state changes it caused a
 in the table changelog. Offsets are committed from acks, so a crash at any point
 replays at most the unacknowledged batches, and the replay stores nothing twice.
 
+Repartitioning. Stateful rules whose keys are not keyed by agent are evaluated by a
+second agent on `<events topic>.by-key` (see `repartition.py`); the firehose agent
+publishes their matches there before acknowledging its batch, and the second agent
+acknowledges a forwarded record only after the same three steps for what it caused.
+
 A batch that fails for any other reason ends the process (exit 70) without acking:
 Faust would otherwise restart the agent and later commit past the failed batch (its
 offset bookkeeping ignores a one-message gap). The supervisor restarts the worker and
@@ -27,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flockwatch.alerts.alert import Alert
+from flockwatch.alerts.collector import AlertCollector
 from flockwatch.detect.compiled import CompiledPack
 from flockwatch.detect.engine import Engine
 from flockwatch.kafka.topics import ensure_topics
@@ -42,6 +48,7 @@ from flockwatch.worker.health import Health
 from flockwatch.worker.http import EndpointServer
 from flockwatch.worker.lag import LagTracker
 from flockwatch.worker.settings import WorkerSettings
+from flockwatch.worker.repartition import Held, KeyedStage, by_key_topic, forward_records, watermark_records
 from flockwatch.worker.table_state import TableState
 
 log = logging.getLogger(__name__)
@@ -64,11 +71,18 @@ class WorkerRuntime:
         counts = ensure_topics(s.broker, {s.events_topic: s.partitions, s.alerts_topic: s.partitions,
                                           s.dead_letter_topic: 1})
         self.partitions = counts[s.events_topic]
+        # With reloads a stateful rule may arrive later, so the table must exist from the start.
+        stateful = bool(rule_paths) or any(r.detector.stateful for p in packs for r in p.rules if r.enabled)
+        self.by_key: str | None = None
+        if stateful:
+            self.by_key = by_key_topic(s.events_topic)
+            n = ensure_topics(s.broker, {self.by_key: self.partitions})[self.by_key]
+            if n != self.partitions:
+                raise SystemExit(f"topic {self.by_key} has {n} partitions, {s.events_topic} has {self.partitions}: "
+                                 f"they must match (delete {self.by_key}; the worker recreates it)")
         self.app = create_app(s, self.partitions)
         self.store = AlertStore(s.database_url)
         self.health.store_check = self._ping_store
-        # With reloads a stateful rule may arrive later, so the table must exist from the start.
-        stateful = bool(rule_paths) or any(r.detector.stateful for p in packs for r in p.rules if r.enabled)
         self.table: Any = None
         self.state: TableState | None = None
         if stateful:
@@ -81,11 +95,12 @@ class WorkerRuntime:
         engine: Engine | RuleSet
         if rule_paths:
             engine = self.rules = RuleSet(rule_paths, metrics=self.metrics, state=self.state, packs=list(packs),
-                                          on_alert=self._internal_alert)
+                                          on_alert=self._internal_alert, repartition=stateful)
             self.watcher = RuleWatcher(self.rules, interval=rules_poll_seconds or 3600.0,
                                        watch_files=rules_poll_seconds > 0)
         else:
-            engine = Engine(packs, metrics=self.metrics, state=self.state)
+            engine = Engine(packs, metrics=self.metrics, state=self.state, repartition=stateful)
+        self.engine = engine
         self.health.rules_loaded = len(engine.rules)
         self.notifier = Notifier(engine=self.store.engine, metrics=self.metrics)
         self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state,
@@ -93,6 +108,15 @@ class WorkerRuntime:
         self.lag = LagTracker(self.metrics, s.events_topic)
         self.events_topic = self.app.topic(s.events_topic, schema=RawSchema())
         self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
+        self.keyed: KeyedStage[Any] = KeyedStage(self.partitions)
+        self._latest: dict[int, float] = {}  # firehose partition -> latest event time forwarded
+        self._quiet_since: dict[int, tuple[int | None, float]] = {}  # partition -> (acked offset, since)
+        self._idle: set[int] = set()  # owned firehose partitions with nothing left to read for a while
+        if self.by_key is not None:
+            self.by_key_topic = self.app.topic(self.by_key, schema=RawSchema())
+            self.app.agent(self.by_key_topic, name="flockwatch.keyed")(self._consume_keyed)
+            self.app.timer(s.watermark_interval)(self._send_watermarks)
+            self.app.before_wait_empty.append(self._let_go_of_held)
         self.app.timer(s.lag_interval)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
@@ -163,8 +187,14 @@ class WorkerRuntime:
         t0 = time.perf_counter()
         records = [Record(m.value, m.key, m.topic, m.partition, m.offset) for m in (ev.message for ev in events)]
         outcome = self.step.evaluate(records)
-        stored = await self._store(outcome)
         pending = []
+        if self.by_key is not None and outcome.forwards:
+            # Sent first: they need nothing from the store, and must be on the broker
+            # before this partition's next watermark promises they are.
+            for rec in forward_records(outcome.forwards, self.partitions):
+                pending.append(await self._send(self.by_key, rec.key, rec.value, partition=rec.partition))
+            self.metrics.forwarded.inc(len(outcome.forwards))
+        stored = await self._store(outcome)
         for s in stored:
             pub = publication(s)
             pending.append(await self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers))
@@ -175,7 +205,128 @@ class WorkerRuntime:
                 pending.append(await self._send(self._changelog, key, value, partition=partition))
         if pending:
             await asyncio.gather(*pending)  # every record acknowledged by the broker
+        for partition, ts in outcome.partition_ts.items():
+            if partition in self._owned and ts > self._latest.get(partition, float("-inf")):
+                self._latest[partition] = ts
+                if self.by_key is not None:
+                    # Not awaited: a lost watermark costs only delay (the timer repeats it).
+                    await self._send_watermark(partition, idle=False)
+            self._idle.discard(partition)
+        self._update_low_watermark()
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+
+    def _update_low_watermark(self) -> None:
+        """Rules run in place expire state by the busy partition furthest behind: one
+        partition read ahead of the others must not expire what their events need."""
+        busy = [self._latest.get(p, float("-inf")) for p in self._owned if p not in self._idle]
+        if busy:
+            self.engine.set_low_watermark(min(busy))
+        elif self._latest:
+            self.engine.set_low_watermark(max(self._latest.values()))
+
+    # --- the repartition stage ------------------------------------------------------
+
+    async def _consume_keyed(self, stream: faust.StreamT) -> None:
+        s = self.settings
+        keyed = self.keyed
+        async for events in stream.noack_take(s.batch_size, within=s.batch_within):
+            ack_now = [h for h in (keyed.accept(ev.message.partition, ev.message.value, ev) for ev in events)
+                       if h is not None]
+            events = []  # noqa: PLW2901 - held records must be collectable when a rebalance lets go of them
+            released = keyed.release()
+            if released:
+                try:
+                    await self.handle_keyed(released)
+                except asyncio.CancelledError:
+                    raise
+                except BaseException:  # noqa: BLE001
+                    log.critical("%d forwarded events failed; exiting without acknowledging them "
+                                 "(they will be replayed)", len(released), exc_info=True)
+                    logging.shutdown()
+                    os._exit(EXIT_BATCH_FAILED)
+            for ev in ack_now:
+                await stream.ack(ev)
+            for held in released:
+                await stream.ack(held.handle)
+            self.metrics.reorder_held.set(len(keyed))
+            if keyed.late:
+                self.metrics.forwards_late.inc(keyed.late)
+                keyed.late = 0
+
+    async def handle_keyed(self, released: Sequence[Held[Any]]) -> None:
+        """Observe released forwards; store, publish and changelog what they caused."""
+        t0 = time.perf_counter()
+        collector = AlertCollector()
+        event_ts: list[float] = []
+        state = self.state
+        assert state is not None
+        self.engine.set_low_watermark(self.keyed.low_watermark(), forwarded=True)
+        try:
+            state.writer = "keyed"
+            for held in released:
+                state.partition = held.partition
+                for fwd in held.record.forwards:
+                    alerts = self.engine.observe_forward(fwd)
+                    if alerts:
+                        collector.add(alerts)
+                        event_ts.extend([fwd.event.epoch] * len(alerts))
+        finally:
+            state.writer = ""
+        outcome = BatchOutcome(alerts=collector.alerts(), event_ts=event_ts)
+        stored = await self._store(outcome)
+        pending = []
+        for st in stored:
+            pub = publication(st)
+            pending.append(await self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers))
+        for partition, key, value in state.flush("keyed"):
+            pending.append(await self._send(self._changelog, key, value, partition=partition))
+        if pending:
+            await asyncio.gather(*pending)
+        self.metrics.batch_seconds.observe(time.perf_counter() - t0)
+
+    async def _send_watermark(self, partition: int, idle: bool) -> None:
+        assert self.by_key is not None
+        for rec in watermark_records(partition, self._latest.get(partition, float("-inf")), idle, self.partitions):
+            await self._send(self.by_key, rec.key, rec.value, partition=rec.partition)
+
+    async def _send_watermarks(self) -> None:
+        """Repeat every owned firehose partition's watermark (a restarted stage 2 needs
+        them), marking idle those whose every record is acknowledged."""
+        if self.app.rebalancing:
+            return
+        try:
+            consumer = self.app.consumer
+            assignment = [tp for tp in consumer.assignment() if tp.topic == self.settings.events_topic]
+        except Exception:  # noqa: BLE001 - consumer not started yet
+            return
+        committed = getattr(consumer, "_committed_offset", {})
+        now = time.monotonic()
+        for tp in assignment:
+            hw = consumer.highwater(tp)
+            done = self.lag.done.get(tp.partition)
+            if done is None:
+                done = committed.get(tp)
+            caught_up = hw is not None and done is not None and done >= hw
+            # Idle only after a quiet spell: caught up for a moment (the producer still
+            # writing) is not idle, and idle lets the other partitions run ahead of it.
+            seen = self._quiet_since.get(tp.partition)
+            if not caught_up or seen is None or seen[0] != done:
+                self._quiet_since[tp.partition] = (done, now)
+                idle = False
+            else:
+                idle = now - seen[1] >= self.settings.idle_after
+            if idle:
+                self._idle.add(tp.partition)
+            else:
+                self._idle.discard(tp.partition)
+            await self._send_watermark(tp.partition, idle)
+        self._update_low_watermark()
+
+    def _let_go_of_held(self) -> None:
+        dropped = self.keyed.drop_held()
+        if dropped:
+            log.info("rebalance: let go of %d held forwarded records (they are read again)", dropped)
+        self.metrics.reorder_held.set(len(self.keyed))
 
     async def _store(self, outcome: BatchOutcome) -> list[StoredAlert]:
         if not outcome.alerts:
@@ -230,8 +381,14 @@ class WorkerRuntime:
     async def _on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
         owned = {tp.partition for tp in assigned if tp.topic == self.settings.events_topic}
         moved, self._owned = self._owned - owned, owned
+        if self.by_key is not None:
+            self.keyed.drop_held(keep_partitions={tp.partition for tp in assigned if tp.topic == self.by_key})
         if not moved:
             return
+        for p in moved:
+            self._latest.pop(p, None)
+            self._quiet_since.pop(p, None)
+            self._idle.discard(p)
         self.lag.forget(moved)
         if self.state is not None:
             # Only partitions that really left: Faust does not re-read the changelog of

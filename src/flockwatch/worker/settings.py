@@ -34,6 +34,8 @@ class WorkerSettings:
     commit_interval: float = 1.0  # acked offsets are committed this often
     store_retry_seconds: float = 60.0  # keep retrying an unreachable store this long, then exit
     lag_interval: float = 1.0  # seconds between consumer lag updates
+    watermark_interval: float = 0.5  # seconds between repeated repartition watermarks
+    idle_after: float = 2.0  # seconds a caught-up firehose partition stays quiet before it is idle
     data_dir: Path = Path("var/worker")  # Faust's local data directory
 
     @property

@@ -5,13 +5,20 @@ where `partition` is the firehose partition whose events own the key. The change
 record for a key goes to that partition of the changelog topic, so Faust's assignor
 restores a key on the worker that owns the events that update it.
 
-Routing contract (for rules that group by something other than agent_id): the firehose
-is keyed by agent_id, so a detector whose `partition_key(event)` is not a function of
-agent_id sees a key's events spread over several partitions. With one worker process
-that is still exact (it owns every partition). With several, such rules need the
-repartition step (events re-published keyed by `partition_key`, consumed by a second
-agent whose table partitions follow that topic); a key keeps the first partition that
-wrote it, so a misrouted key is never split across changelog partitions.
+Routing. Rules keyed by agent (every key includes agent_id) are evaluated on the
+firehose partition of the agent, and their keys live on that changelog partition.
+Every other stateful rule is repartitioned (see `flockwatch.worker.repartition`): its
+matches are re-published to `<events topic>.by-key`, partition = `key_partition(rule,
+key)`, and observed by a second agent; its keys live on that partition of the
+changelog. Both topics and the changelog have the same partition count and are
+co-partitioned by Faust's assignor, so partition p of each lands on one worker. A key
+keeps the first partition that wrote it, so a key is never split across changelog
+partitions.
+
+Two writers. The firehose agent and the repartition agent run interleaved on one
+event loop, each with its own batches and acknowledgements; each flushes only the
+keys it changed (`writer`), so neither sends the other's changes ahead of that
+other's stored alerts.
 
 Crash safety. Changelog records are NOT sent when a detector writes: writes change
 the in-memory table at once (later events in the batch must see them), and `flush()`
@@ -48,7 +55,8 @@ class TableState:
     def __init__(self, data: MutableMapping[str, Any]):
         self.data = data
         self.partition = 0  # partition of the event being processed; set by the batch step
-        self._dirty: dict[str, int] = {}  # table key -> changelog partition, since the last flush
+        self.writer = ""  # who is writing now ("" the firehose agent); set with `partition`
+        self._dirty_by: dict[str, dict[str, int]] = {"": {}}  # writer -> table key -> changelog partition
         self._index: dict[str, dict[str, None]] = {}  # rule id -> its keys (ordered set)
         self._index_stale = True
         self._views: dict[str, RuleState] = {}
@@ -74,7 +82,8 @@ class TableState:
         gone = [k for k, entry in self.data.items() if entry[0] in partitions]
         for k in gone:
             del self.data[k]
-            self._dirty.pop(k, None)
+            for dirty in self._dirty_by.values():
+                dirty.pop(k, None)
         self._index_stale = True
         return len(gone)
 
@@ -93,16 +102,20 @@ class TableState:
 
     @property
     def pending(self) -> int:
-        return len(self._dirty)
+        return sum(len(d) for d in self._dirty_by.values())
 
     def touch(self, table_key: str, partition: int) -> None:
-        self._dirty[table_key] = partition
+        dirty = self._dirty_by.get(self.writer)
+        if dirty is None:
+            dirty = self._dirty_by[self.writer] = {}
+        dirty[table_key] = partition
 
-    def flush(self) -> list[tuple[int, bytes, bytes | None]]:
-        """One changelog record (partition, key, value) per key changed since the last
-        flush, serialised; value None is a tombstone (the key was deleted). The caller
+    def flush(self, writer: str = "") -> list[tuple[int, bytes, bytes | None]]:
+        """One changelog record (partition, key, value) per key `writer` changed since its
+        last flush, serialised; value None is a tombstone (the key was deleted). The caller
         sends them and waits for the broker before acknowledging the batch."""
-        dirty, self._dirty = self._dirty, {}
+        dirty = self._dirty_by.get(writer, {})
+        self._dirty_by[writer] = {}
         out = []
         for table_key, partition in dirty.items():
             entry = self.data.get(table_key)  # None: deleted by garbage collection -> tombstone

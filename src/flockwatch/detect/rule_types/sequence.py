@@ -63,6 +63,10 @@ class SequenceDetector(KeyedDetector):
                 out.append((i, key))
         return out
 
+    @property
+    def agent_local(self) -> bool:
+        return all(by.label == "agent_id" for _name, _cond, by in self.steps)
+
     def partition_keys(self, event: Event) -> list[str]:
         return sorted({k for _i, k in self._matching(event)})
 

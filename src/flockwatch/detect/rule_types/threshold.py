@@ -42,7 +42,7 @@ class ThresholdDetector(KeyedDetector):
         self.group_by = p.group_by(self.default_group_by)
         self.group_by.extend(self.extra_keys(p))
         self.fan_out = any(s.fan_out for s in self.group_by)
-        self._prepared: tuple[str, Any] = ("", None)
+        self._prepared: tuple[Any, Any] = (None, None)
         distinct = params.get("distinct")
         if distinct is not None and (not isinstance(distinct, str) or not valid_field(distinct)):
             raise DetectorConfigError(f"distinct: unknown field {distinct!r}")
@@ -82,8 +82,10 @@ class ThresholdDetector(KeyedDetector):
 
     def _prepare(self, event: Event) -> tuple[float, str | None, list[int] | None, str | None, int | None]:
         """Everything about the event that does not depend on the key, once per event
-        (a fan-out event is observed once per key)."""
-        if self._prepared[0] == event.event_id:
+        (a fan-out event is observed once per key). Keyed by id *and* text: decoded content
+        the engine rescans keeps its event's id."""
+        memo = (event.event_id, event.text, event.title)
+        if self._prepared[0] == memo:
             return self._prepared[1]
         if self._distinct_get is not None:
             raw = self._distinct_get(event)
@@ -92,7 +94,7 @@ class ThresholdDetector(KeyedDetector):
             value = event.event_id
         fan = sorted(key_hash(k) for k in self.partition_keys(event)) if self.fan_out else None
         prepared = (event.epoch, value, fan, sample_of(event), self.signature(event))
-        self._prepared = (event.event_id, prepared)
+        self._prepared = (memo, prepared)
         return prepared
 
     def evidence(self, key: str, measure: int, matches: list[dict[str, str]]) -> dict[str, Any]:

@@ -1,0 +1,189 @@
+"""The worker's repartition step: records on `<events topic>.by-key`, and the
+reordering second stage that consumes them. No Kafka here (unit-tested without a
+broker); `runtime.py` sends and acknowledges.
+
+Stage 1 (the firehose agent) runs rules keyed by agent in place and turns matches of
+every other stateful rule into `Forward`s. Before acknowledging its batch it publishes
+them, one record per (event, target partition) carrying every rule and key of that
+event owned there, then one *watermark* per firehose partition of the batch to every
+partition of the topic: "partition p has forwarded everything before event time T".
+On a timer it repeats the watermarks of the partitions it owns, and marks a partition
+*idle* once every record in it is acknowledged (nothing of it is left to forward).
+
+Stage 2 (`KeyedStage`) keeps one `ReorderBuffer` per partition it owns, fed by that
+partition's records (a watermark only vouches for the records sent before it to the
+same partition). It releases forwards in (event time, event id) order below the least
+watermark of the busy firehose partitions; held records are not acknowledged, so a
+crash or a rebalance replays them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import logging
+import math
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import ValidationError
+
+from flockwatch.detect.repartition import Forward, ReorderBuffer, key_partition
+from flockwatch.ingest.event import Event
+
+log = logging.getLogger(__name__)
+
+BY_KEY_SUFFIX = ".by-key"
+WATERMARK_KEY = b"\x00watermark"
+
+H = TypeVar("H")  # the transport's handle on a record (a Faust event), acknowledged later
+
+
+def by_key_topic(events_topic: str) -> str:
+    return events_topic + BY_KEY_SUFFIX
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    partition: int
+    key: bytes
+    value: bytes
+
+
+@dataclass(slots=True)
+class ForwardRecord:
+    source: int  # firehose partition it came from
+    event: Event
+    forwards: list[Forward]
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    source: int
+    ts: float  # -inf: nothing seen yet
+    idle: bool
+
+
+def forward_records(forwards: Iterable[tuple[int, Forward]], partitions: int) -> list[Outgoing]:
+    """(source partition, forward) pairs -> one record per event object and target
+    partition, in the order the engine emitted them (an event before the content
+    decoded from it: they share an event id, and stage 2 keeps their arrival order)."""
+    groups: dict[tuple[int, int], tuple[int, Event, list[list[object]]]] = {}
+    for source, fwd in forwards:
+        target = key_partition(fwd.rule_id, fwd.key, partitions)
+        slot = (id(fwd.event), target)
+        group = groups.get(slot)
+        if group is None:
+            group = groups[slot] = (source, fwd.event, [])
+        group[2].append([fwd.rule_id, fwd.key, fwd.evidence])
+    out = []
+    dumped: dict[int, bytes] = {}
+    for (event_ref, target), (source, event, items) in groups.items():
+        body = dumped.get(event_ref)
+        if body is None:
+            body = dumped[event_ref] = event.model_dump_json(exclude_defaults=True).encode()
+        head = json.dumps({"src": source, "f": items}, ensure_ascii=False, separators=(",", ":")).encode()
+        out.append(Outgoing(target, event.event_id.encode(), head + b"\n" + body))
+    return out
+
+
+def watermark_records(source: int, ts: float, idle: bool, partitions: int) -> list[Outgoing]:
+    value = json.dumps({"wm": source, "ts": None if math.isinf(ts) else ts, "idle": idle}).encode()
+    return [Outgoing(q, WATERMARK_KEY, value) for q in range(partitions)]
+
+
+def decode(value: bytes) -> ForwardRecord | Watermark:
+    """Raises ValueError on a record this module did not write."""
+    head, sep, body = value.partition(b"\n")
+    try:
+        meta = json.loads(head)
+        if not sep:
+            ts = meta["ts"]
+            return Watermark(int(meta["wm"]), -math.inf if ts is None else float(ts), bool(meta["idle"]))
+        event = Event.model_validate_json(body)
+        forwards = [Forward(str(rule_id), str(key), event, evidence) for rule_id, key, evidence in meta["f"]]
+        return ForwardRecord(int(meta["src"]), event, forwards)
+    except (KeyError, TypeError, ValueError, ValidationError) as exc:
+        raise ValueError(f"not a repartition record: {exc}") from None
+
+
+@dataclass(slots=True)
+class Held(Generic[H]):
+    partition: int  # repartition partition it was read from (= changelog partition of its keys)
+    record: ForwardRecord
+    handle: H
+
+
+def _order(held: Held[H]) -> tuple[float, str]:
+    return held.record.event.epoch, held.record.event.event_id
+
+
+class KeyedStage(Generic[H]):
+    """Stage 2's buffers: `accept` records as they are read, `release` what the
+    watermarks allow. Records that need no processing (watermarks, replayed copies of
+    held records, garbage) come back from `accept` to be acknowledged at once."""
+
+    def __init__(self, sources: int):
+        self.sources = sources
+        self.buffers: dict[int, ReorderBuffer[Held[H]]] = {}
+        self.late = 0  # forwards that arrived below the released event time
+
+    def __len__(self) -> int:
+        return sum(len(b) for b in self.buffers.values())
+
+    def buffer(self, partition: int) -> ReorderBuffer[Held[H]]:
+        buf = self.buffers.get(partition)
+        if buf is None:
+            buf = self.buffers[partition] = ReorderBuffer(self.sources)
+        return buf
+
+    def accept(self, partition: int, value: bytes | None, handle: H) -> H | None:
+        """Take one record; returns its handle if it can be acknowledged now."""
+        try:
+            rec = decode(value or b"")
+        except ValueError:
+            log.warning("dropping a malformed record on partition %d of the repartition topic", partition)
+            return handle
+        buf = self.buffer(partition)
+        if isinstance(rec, Watermark):
+            buf.advance(rec.source, rec.ts, rec.idle)
+            return handle
+        ts = rec.event.epoch
+        dedupe: Hashable = hashlib.blake2b(value or b"", digest_size=16).digest()
+        if not buf.add(ts, rec.event.event_id, Held(partition, rec, handle), dedupe=dedupe):
+            return handle  # a replayed copy of a record already held: the held one counts
+        if ts < buf.released_to:
+            self.late += 1
+        return None
+
+    def low_watermark(self) -> float | None:
+        """Event time below which no partition here will release anything more (except
+        late records): what forwarded rules' state may expire by. Partitions release
+        independently, so the one furthest behind decides."""
+        marks = [b.watermark() for b in self.buffers.values()]
+        return min(marks) if marks else None
+
+    def release(self) -> list[Held[H]]:
+        """What every partition may release, merged in (ts, event id) order: observed in
+        that order, the latest event time observed never passes an unreleased one of
+        another partition by more than `low_watermark` allows (state expiry relies on it)."""
+        batches = [self.buffers[p].release() for p in sorted(self.buffers)]
+        return list(heapq.merge(*batches, key=_order))
+
+    def drop_held(self, keep_partitions: set[int] | None = None) -> int:
+        """Forget held records (not acknowledged, so they are read again): all of them
+        before a rebalance (Faust re-reads every partition from its committed offset),
+        and whole buffers of partitions that moved away (`keep_partitions`)."""
+        dropped = 0
+        for partition in list(self.buffers):
+            buf = self.buffers[partition]
+            if keep_partitions is not None and partition in keep_partitions:
+                continue
+            if keep_partitions is not None:
+                dropped += len(buf)
+                del self.buffers[partition]
+            else:
+                dropped += buf.discard(lambda _held: False)
+        return dropped
