@@ -16,8 +16,8 @@ from flockwatch.cli.options import rules_option
 @click.option("--rate", type=click.FloatRange(min=1), default=200, show_default=True,
               help="Background events per second (the incidents come on top).")
 @click.option("--workers", type=click.IntRange(1, 8), default=1, show_default=True,
-              help="Worker processes. Until the worker re-keys events by each rule's grouping key, incidents "
-                   "spanning several agents (cascades, ping-pong) are only seen whole with one worker.")
+              help="Worker processes in one group; they split the partitions, and incidents spanning several "
+                   "agents (cascades, ping-pong) are still seen whole (re-keyed through <topic>.by-key).")
 @click.option("--partitions", type=click.IntRange(1, 64), default=4, show_default=True,
               help="Partitions of the events topic.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same society and incidents.")
