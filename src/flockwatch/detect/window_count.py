@@ -22,7 +22,7 @@ from collections import defaultdict
 from typing import Any
 
 from flockwatch.detect.incident import Incident, grow, open_incident, still_open
-from flockwatch.detect.text_sig import packed_similarity
+from flockwatch.detect.text_sig import SIG_SIZE, equal_lanes, lanes_needed
 
 MAX_KEPT = 64  # events remembered per key: bounds memory and per-event work for a runaway key
 RECENT_PEERS = 8  # an open incident grows by an event like one of this many recent ones
@@ -41,6 +41,15 @@ class WindowCount:
         self.distinct = distinct
         self.max_kept = max_kept
         self.min_similarity = min_similarity  # > 0: count only events this like the new one
+
+    @property
+    def min_similarity(self) -> float:
+        return self._min_similarity
+
+    @min_similarity.setter
+    def min_similarity(self, value: float) -> None:
+        self._min_similarity = value
+        self._lanes = lanes_needed(value)  # the same test as packed_similarity >= value
 
     def measure(self, events: list[list[Any]]) -> int:
         if not self.distinct:
@@ -77,9 +86,14 @@ class WindowCount:
             events.sort(key=lambda e: e[0])  # late events within the window still count
         latest = max(entry["t"], ts)
         horizon = latest - self.window
-        if events[0][0] < horizon or len(events) > self.max_kept:
-            events = [e for e in events if e[0] >= horizon][-self.max_kept:]
-        entry["t"], entry["ev"] = latest, events
+        if events[0][0] < horizon:  # in time order: the expired events are a prefix
+            expired = 1
+            while expired < len(events) and events[expired][0] < horizon:
+                expired += 1
+            del events[:expired]
+        if len(events) > self.max_kept:
+            del events[: len(events) - self.max_kept]
+        entry["t"] = latest
         if incident is not None and not still_open(incident, ts, self.window):
             incident = None
         if incident is not None:
@@ -100,8 +114,9 @@ class WindowCount:
             last = events[-COMPARE_LAST:]
             if self.measure(last) < self.threshold:
                 return entry, None, 0  # not enough even counting every event: skip the comparisons
-            s = self.min_similarity
-            peers = [e for e in last if e[6] is not None and packed_similarity(e[6], sig) >= s]
+            lanes, width = self._lanes, SIG_SIZE
+            # equal 8-bit lanes of the packed signatures (zero bytes of a ^ b): see equal_lanes
+            peers = [e for e in last if e[6] is not None and (e[6] ^ sig).to_bytes(width, "little").count(0) >= lanes]
         measure = self.measure(peers)
         reported = None
         if measure >= self.threshold:
@@ -115,8 +130,8 @@ class WindowCount:
     def _similar(self, recent: list[list[Any]], sig: int | None, event_id: str) -> bool:
         if self.min_similarity <= 0 or sig is None:
             return True
-        return any(e[1] != event_id and e[6] is not None and packed_similarity(e[6], sig) >= self.min_similarity
-                   for e in recent)
+        lanes = self._lanes
+        return any(e[1] != event_id and e[6] is not None and equal_lanes(e[6], sig) >= lanes for e in recent)
 
     def _deferred(self, events: list[list[Any]], key: str) -> bool:
         """True when a bucket with a smaller key hash holds `threshold` of these events."""
