@@ -3,8 +3,12 @@
 
 State of one key (JSON-serialisable, bounded):
 
-    {"t": latest ts, "ev": [[ts, event_id, agent_id, value, fan, sample, sig], ...],
+    {"t": latest ts, "ev": [(ts, event_id, agent_id, value, fan, sample, sig), ...],
      "inc": open incident or None, "d": when this bucket last deferred to a lower one}
+
+Event records are tuples of atoms (`fan` a tuple too), which CPython's cyclic garbage
+collector stops tracking: a big state costs the collector a container per key, not
+one per remembered event. (A changelog restores them as lists; code only indexes them.)
 
 `value` is what is counted (the event id, or the `distinct` field's value); `fan` is
 set when the rule's keys fan out (URLs, MinHash bands): the CRC32s of all the
@@ -64,7 +68,7 @@ class WindowCount:
         event_id: str,
         agent_id: str,
         value: str | None,
-        fan: list[int] | None,
+        fan: tuple[int, ...] | None,
         sample: str | None,
         sig: int | None = None,
     ) -> tuple[dict[str, Any], Incident | None, int]:
@@ -81,7 +85,7 @@ class WindowCount:
                 break
             if e[1] == event_id:
                 return entry, None, 0
-        events.append([ts, event_id, agent_id, value, fan, sample, sig])
+        events.append((ts, event_id, agent_id, value, fan, sample, sig))
         if len(events) > 1 and events[-2][0] > ts:
             events.sort(key=lambda e: e[0])  # late events within the window still count
         latest = max(entry["t"], ts)

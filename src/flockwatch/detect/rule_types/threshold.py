@@ -80,7 +80,7 @@ class ThresholdDetector(KeyedDetector):
         """Packed MinHash signature to compare events within a bucket (near_duplicate)."""
         return None
 
-    def _prepare(self, event: Event) -> tuple[float, str | None, list[int] | None, str | None, int | None]:
+    def _prepare(self, event: Event) -> tuple[float, str | None, tuple[int, ...] | None, str | None, int | None]:
         """Everything about the event that does not depend on the key, once per event
         (a fan-out event is observed once per key)."""
         if self._prepared[0] == event.event_id:
@@ -90,7 +90,7 @@ class ThresholdDetector(KeyedDetector):
             value = None if raw is None else str(raw)
         else:
             value = event.event_id
-        fan = sorted(key_hash(k) for k in self.partition_keys(event)) if self.fan_out else None
+        fan = tuple(sorted(key_hash(k) for k in self.partition_keys(event))) if self.fan_out else None
         prepared = (event.epoch, value, fan, sample_of(event), self.signature(event))
         self._prepared = (event.event_id, prepared)
         return prepared
