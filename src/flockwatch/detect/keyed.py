@@ -24,7 +24,19 @@ class KeyedDetector(Detector):
     group_by: list[KeySpec]
     ttl: float  # seconds of event time a key's state outlives its last event
 
+    _keys_of: tuple[Event | None, list[str]] = (None, [])
+
     def partition_keys(self, event: Event) -> list[str]:
+        # Memoised for the last event object: `add_data` and per-event preparation
+        # (fan-out hashes) both need them, and MinHash band keys are not free.
+        last, keys = self._keys_of
+        if last is not event:
+            keys = self.compute_partition_keys(event)
+            self._keys_of = (event, keys)
+        return keys
+
+    def compute_partition_keys(self, event: Event) -> list[str]:
+        """The event's partition keys (what `partition_keys` memoises); override this."""
         return partition_keys(self.group_by, event)
 
     def partition_key(self, event: Event) -> str | None:

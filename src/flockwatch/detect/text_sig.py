@@ -149,8 +149,12 @@ def similarity(a: list[int], b: list[int]) -> float:
 _LANE_LOW = int.from_bytes(b"\x01" * SIG_SIZE, "little")
 
 
+_LOW_BYTES = struct.Struct(f"<{SIG_SIZE}I")
+
+
 def pack(sig: list[int]) -> int:
-    return int.from_bytes(bytes(h & 0xFF for h in sig[:SIG_SIZE]), "little")
+    # Every 4th byte of the little-endian uint32s is a hash's low byte.
+    return int.from_bytes(_LOW_BYTES.pack(*sig[:SIG_SIZE])[::4], "little")
 
 
 def packed_similarity(a: int, b: int) -> float:

@@ -99,7 +99,7 @@ class WindowCount:
             del events[: len(events) - self.max_kept]
         entry["t"] = latest
         if incident is not None and not still_open(incident, ts, self.window):
-            incident = None
+            incident = entry["inc"] = None  # closed for good: a late event must not revive it
         if incident is not None:
             # Growing: the incident is already established; compare with a few recent
             # events only, so a big cascade costs no more per event than a small one.
@@ -113,14 +113,20 @@ class WindowCount:
         deferred_at = entry.get("d")
         if deferred_at is not None and ts - deferred_at <= self.window:
             return entry, None, 0  # a lower bucket reports this cascade; stay quiet, cheaply
-        peers = events
+        # measure(peers) <= len(peers): below the threshold in length, no incident can
+        # open, and the (unused) measure is not worth computing. Almost every bucket
+        # event of a busy stream ends here.
         if self.min_similarity > 0 and sig is not None:
             last = events[-COMPARE_LAST:]
-            if self.measure(last) < self.threshold:
-                return entry, None, 0  # not enough even counting every event: skip the comparisons
-            lanes, width = self._lanes, SIG_SIZE
+            if len(last) < self.threshold:
+                return entry, None, 0
+            lanes = self._lanes
             # equal 8-bit lanes of the packed signatures (zero bytes of a ^ b): see equal_lanes
-            peers = [e for e in last if e[6] is not None and (e[6] ^ sig).to_bytes(width, "little").count(0) >= lanes]
+            peers = [e for e in last if e[6] is not None and (e[6] ^ sig).to_bytes(SIG_SIZE, "little").count(0) >= lanes]
+        else:
+            peers = events
+        if len(peers) < self.threshold:
+            return entry, None, 0
         measure = self.measure(peers)
         reported = None
         if measure >= self.threshold:

@@ -63,7 +63,7 @@ class SequenceDetector(KeyedDetector):
                 out.append((i, key))
         return out
 
-    def partition_keys(self, event: Event) -> list[str]:
+    def compute_partition_keys(self, event: Event) -> list[str]:
         return sorted({k for _i, k in self._matching(event)})
 
     def observe(
