@@ -57,7 +57,7 @@ def normalise(text: str) -> str:
 
 def template_hash(text: str) -> str:
     """Exact template: same characters after case and whitespace folding."""
-    folded = _SPACE.sub(" ", normalise(text)).strip()
+    folded = " ".join(normalise(text).split())  # = _SPACE.sub(" ", ...).strip(): both use str.isspace
     return hashlib.blake2b(folded.encode(), digest_size=8).hexdigest()
 
 
@@ -75,7 +75,7 @@ SIG_SIZE = 32  # permutations per signature; every rule uses a prefix of the sam
 
 _MASK32 = 0xFFFFFFFF
 EMPTY_HASH = _MASK32  # datasketch's "no value yet" sentinel for affine32
-MAX_CACHED_WORDS = 50_000  # mixed word hashes kept (~100 bytes each); cleared when full
+MAX_CACHED_WORDS = 32_768  # permuted hashes kept per word (~250 bytes each); cleared when full
 
 
 def _fmix32(h: int) -> int:
@@ -88,33 +88,36 @@ def _fmix32(h: int) -> int:
 
 
 class _Hasher:
-    """datasketch's affine32 MinHash (seeded permutations h -> a*h + b mod 2**32 of the
-    fmix32-mixed CRC32 of each word), computed in one numpy expression per text: the
-    MinHash object's update_batch makes a dozen small numpy calls, which cost more
-    than the hashing for the short texts agents post. Not thread-safe: one per
-    process, used from the event loop."""
+    """datasketch's affine32 MinHash: seeded permutations h -> a*h + b mod 2**32 of the
+    fmix32-mixed CRC32 of each word, the signature their minimum over the words.
+    Each word's 32 permuted hashes are cached (as uint32 bytes; words follow Zipf's
+    law, so a bounded cache hits almost always) and a text's signature is one numpy
+    minimum over them: the MinHash object's update_batch makes a dozen small numpy
+    calls, which cost more than the hashing for the short texts agents post.
+    Not thread-safe: one per process, used from the event loop."""
 
     def __init__(self) -> None:
         a, b = MinHash(num_perm=SIG_SIZE, seed=SEED, hashfunc=zlib.crc32, scheme="affine32").permutations
         self._a = np.asarray(a, dtype=np.uint32)
         self._b = np.asarray(b, dtype=np.uint32)
-        self._mixed: dict[str, int] = {}
+        self._rows: dict[str, bytes] = {}
 
-    def _mix(self, word: str) -> int:
-        h = self._mixed.get(word)
-        if h is None:
-            if len(self._mixed) >= MAX_CACHED_WORDS:
-                self._mixed.clear()
-            h = self._mixed[word] = _fmix32(zlib.crc32(word.encode()))
-        return h
+    def _row(self, word: str) -> bytes:
+        r = self._rows.get(word)
+        if r is None:
+            if len(self._rows) >= MAX_CACHED_WORDS:
+                self._rows.clear()
+            # uint32 arithmetic wraps: exactly datasketch's a * h + b mod 2**32.
+            h = np.uint32(_fmix32(zlib.crc32(word.encode())))
+            r = self._rows[word] = (h * self._a + self._b).tobytes()
+        return r
 
     def signature(self, words: frozenset[str]) -> list[int]:
         if not words:
             return [EMPTY_HASH] * SIG_SIZE
-        mix = self._mix
-        hv = np.array([mix(w) for w in words], dtype=np.uint32)
-        # uint32 arithmetic wraps: exactly datasketch's a * h + b mod 2**32.
-        return (hv[:, None] * self._a + self._b).min(axis=0).tolist()  # type: ignore[no-any-return]
+        row = self._row
+        rows = np.frombuffer(b"".join([row(w) for w in words]), dtype=np.uint32)
+        return rows.reshape(-1, SIG_SIZE).min(axis=0).tolist()  # type: ignore[no-any-return]
 
 
 _HASHER = _Hasher()

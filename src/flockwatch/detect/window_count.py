@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from operator import itemgetter
 from typing import Any
 
 from flockwatch.detect.incident import Incident, grow, open_incident, still_open
@@ -31,6 +32,9 @@ from flockwatch.detect.text_sig import SIG_SIZE, equal_lanes, lanes_needed
 MAX_KEPT = 64  # events remembered per key: bounds memory and per-event work for a runaway key
 RECENT_PEERS = 8  # an open incident grows by an event like one of this many recent ones
 COMPARE_LAST = 16  # similarity is checked against this many most recent events of a bucket
+
+
+_TS = itemgetter(0)
 
 
 def key_hash(key: str) -> int:
@@ -77,18 +81,25 @@ class WindowCount:
         similar to the new event's count (a bucket's chance collisions do not), and an
         open incident grows only by events similar to one already in it.
         The caller stores the entry back (Faust tables changelog on assignment)."""
-        entry = entry or {"t": ts, "ev": [], "inc": None}
-        events: list[list[Any]] = entry["ev"]
+        if entry is None:
+            entry = {"t": ts, "ev": [], "inc": None}
+        events: list[Any] = entry["ev"]
         incident: Incident | None = entry["inc"]
-        for e in reversed(events):  # a replayed event must not count twice (same ts: look at the tail)
-            if e[0] < ts:
-                break
-            if e[1] == event_id:
-                return entry, None, 0
+        if events and events[-1][0] >= ts:
+            for e in reversed(events):  # a replayed event must not count twice (same ts: look at the tail)
+                if e[0] < ts:
+                    break
+                if e[1] == event_id:
+                    return entry, None, 0
+            late = events[-1][0] > ts
+        else:
+            late = False
         events.append((ts, event_id, agent_id, value, fan, sample, sig))
-        if len(events) > 1 and events[-2][0] > ts:
-            events.sort(key=lambda e: e[0])  # late events within the window still count
-        latest = max(entry["t"], ts)
+        if late:
+            events.sort(key=_TS)  # late events within the window still count
+        latest = entry["t"]
+        if ts > latest:
+            latest = ts
         horizon = latest - self.window
         if events[0][0] < horizon:  # in time order: the expired events are a prefix
             expired = 1
