@@ -66,6 +66,14 @@ class KeyedDetector(Detector):
             self._touched: deque[tuple[float, str]] = deque()
             self._touched.append((ts, key))
 
+    def touched_all(self, keys: list[str], ts: float) -> None:
+        """`touched` for several keys at once."""
+        try:
+            queue = self._touched
+        except AttributeError:
+            queue = self._touched = deque()
+        queue.extend([(ts, k) for k in keys])
+
     @abstractmethod
     def observe(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], key: str

@@ -80,14 +80,14 @@ class ThresholdDetector(KeyedDetector):
         if not keys:
             return []
         ts, value, fan, sample, sig = self._prepare(event)
-        event_id, agent_id, add = event.event_id, event.agent_id, self.counter.add
+        event_id, agent_id, add, get = event.event_id, event.agent_id, self.counter.add, state.get
         out: list[Finding] = []
         for key in keys:
-            entry, incident, measure = add(state.get(key), key, ts, event_id, agent_id, value, fan, sample, sig)
+            entry, incident, measure = add(get(key), key, ts, event_id, agent_id, value, fan, sample, sig)
             state[key] = entry  # reassign: Faust tables only changelog on set
             if incident is not None:
                 out.append(finding(self.incident_key(key), incident, event, self.evidence(key, measure, evidence)))
-            self.touched(key, ts)
+        self.touched_all(keys, ts)
         return out
 
     def incident_key(self, key: str) -> str:
@@ -113,7 +113,7 @@ class ThresholdDetector(KeyedDetector):
             value = None if raw is None else str(raw)
         else:
             value = event.event_id
-        fan = tuple(sorted(key_hash(k) for k in self.partition_keys(event))) if self.fan_out else None
+        fan = tuple(sorted([key_hash(k) for k in self.partition_keys(event)])) if self.fan_out else None
         prepared = (event.epoch, value, fan, sample_of(event), self.signature(event))
         self._prepared = (event.event_id, prepared)
         return prepared
