@@ -19,6 +19,33 @@ from flockwatch.detect.keys import KeySpec, partition_keys
 from flockwatch.ingest.event import Event
 
 
+class TouchQueue:
+    """(time, key) of every touch, oldest first, as two deques: floats and strings are
+    not containers, so the cyclic garbage collector neither tracks nor scans them
+    (a deque of (ts, key) tuples made a tracked tuple per key per event)."""
+
+    __slots__ = ("at", "keys")
+
+    def __init__(self) -> None:
+        self.at: deque[float] = deque()
+        self.keys: deque[str] = deque()
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def append(self, ts: float, key: str) -> None:
+        self.at.append(ts)
+        self.keys.append(key)
+
+    def extend(self, keys: list[str], ts: float) -> None:
+        self.at.extend([ts] * len(keys))
+        self.keys.extend(keys)
+
+    def clear(self) -> None:
+        self.at.clear()
+        self.keys.clear()
+
+
 class KeyedDetector(Detector):
     stateful = True
     group_by: list[KeySpec]
@@ -60,19 +87,18 @@ class KeyedDetector(Detector):
 
     def touched(self, key: str, ts: float) -> None:
         """Note that `key` saw an event at `ts` (the worker calls this after `observe`)."""
-        try:
-            self._touched.append((ts, key))
-        except AttributeError:
-            self._touched: deque[tuple[float, str]] = deque()
-            self._touched.append((ts, key))
+        self._queue().append(ts, key)
 
     def touched_all(self, keys: list[str], ts: float) -> None:
         """`touched` for several keys at once."""
+        self._queue().extend(keys, ts)
+
+    def _queue(self) -> TouchQueue:
         try:
-            queue = self._touched
+            return self._touched
         except AttributeError:
-            queue = self._touched = deque()
-        queue.extend([(ts, k) for k in keys])
+            self._touched = TouchQueue()
+            return self._touched
 
     @abstractmethod
     def observe(
@@ -88,7 +114,7 @@ class KeyedDetector(Detector):
         the whole state, which also catches keys restored from a changelog."""
         horizon = watermark - self.ttl
         self._gc_calls = getattr(self, "_gc_calls", 0) + 1
-        queue: deque[tuple[float, str]] = getattr(self, "_touched", deque())
+        queue = self._queue()
         removed = 0
         if self._gc_calls % self.FULL_SCAN_EVERY == 0 or not queue:
             queue.clear()
@@ -96,8 +122,10 @@ class KeyedDetector(Detector):
             for k in stale:
                 del state[k]
             return len(stale)
-        while queue and queue[0][0] < horizon:
-            _ts, key = queue.popleft()
+        at, keys = queue.at, queue.keys
+        while at and at[0] < horizon:
+            at.popleft()
+            key = keys.popleft()
             entry = state.get(key)
             if entry is not None and entry.get("t", float("-inf")) < horizon:
                 del state[key]
