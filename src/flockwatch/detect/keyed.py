@@ -21,12 +21,51 @@ from flockwatch.ingest.event import Event
 AGENT_KEY = "agent_id"  # the firehose's partitioning key
 
 
+class TouchQueue:
+    """(time, key) of every touch, oldest first, as two deques: floats and strings are
+    not containers, so the cyclic garbage collector neither tracks nor scans them
+    (a deque of (ts, key) tuples made a tracked tuple per key per event)."""
+
+    __slots__ = ("at", "keys")
+
+    def __init__(self) -> None:
+        self.at: deque[float] = deque()
+        self.keys: deque[str] = deque()
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    def append(self, ts: float, key: str) -> None:
+        self.at.append(ts)
+        self.keys.append(key)
+
+    def extend(self, keys: list[str], ts: float) -> None:
+        self.at.extend([ts] * len(keys))
+        self.keys.extend(keys)
+
+    def clear(self) -> None:
+        self.at.clear()
+        self.keys.clear()
+
+
 class KeyedDetector(Detector):
     stateful = True
     group_by: list[KeySpec]
     ttl: float  # seconds of event time a key's state outlives its last event
 
+    _keys_of: tuple[Event | None, list[str]] = (None, [])
+
     def partition_keys(self, event: Event) -> list[str]:
+        # Memoised for the last event object: `add_data` and per-event preparation
+        # (fan-out hashes) both need them, and MinHash band keys are not free.
+        last, keys = self._keys_of
+        if last is not event:
+            keys = self.compute_partition_keys(event)
+            self._keys_of = (event, keys)
+        return keys
+
+    def compute_partition_keys(self, event: Event) -> list[str]:
+        """The event's partition keys (what `partition_keys` memoises); override this."""
         return partition_keys(self.group_by, event)
 
     def partition_key(self, event: Event) -> str | None:
@@ -54,11 +93,18 @@ class KeyedDetector(Detector):
 
     def touched(self, key: str, ts: float) -> None:
         """Note that `key` saw an event at `ts` (the worker calls this after `observe`)."""
+        self._queue().append(ts, key)
+
+    def touched_all(self, keys: list[str], ts: float) -> None:
+        """`touched` for several keys at once."""
+        self._queue().extend(keys, ts)
+
+    def _queue(self) -> TouchQueue:
         try:
-            self._touched.append((ts, key))
+            return self._touched
         except AttributeError:
-            self._touched: deque[tuple[float, str]] = deque()
-            self._touched.append((ts, key))
+            self._touched = TouchQueue()
+            return self._touched
 
     @abstractmethod
     def observe(
@@ -74,7 +120,7 @@ class KeyedDetector(Detector):
         the whole state, which also catches keys restored from a changelog."""
         horizon = watermark - self.ttl
         self._gc_calls = getattr(self, "_gc_calls", 0) + 1
-        queue: deque[tuple[float, str]] = getattr(self, "_touched", deque())
+        queue = self._queue()
         removed = 0
         if self._gc_calls % self.FULL_SCAN_EVERY == 0 or not queue:
             queue.clear()
@@ -82,8 +128,10 @@ class KeyedDetector(Detector):
             for k in stale:
                 del state[k]
             return len(stale)
-        while queue and queue[0][0] < horizon:
-            _ts, key = queue.popleft()
+        at, keys = queue.at, queue.keys
+        while at and at[0] < horizon:
+            at.popleft()
+            key = keys.popleft()
             entry = state.get(key)
             if entry is not None and entry.get("t", float("-inf")) < horizon:
                 del state[key]

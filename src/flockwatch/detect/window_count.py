@@ -3,8 +3,12 @@
 
 State of one key (JSON-serialisable, bounded):
 
-    {"t": latest ts, "ev": [[ts, event_id, agent_id, value, fan, sample, sig], ...],
+    {"t": latest ts, "ev": [(ts, event_id, agent_id, value, fan, sample, sig), ...],
      "inc": open incident or None, "d": when this bucket last deferred to a lower one}
+
+Event records are tuples of atoms (`fan` a tuple too), which CPython's cyclic garbage
+collector stops tracking: a big state costs the collector a container per key, not
+one per remembered event. (A changelog restores them as lists; code only indexes them.)
 
 `value` is what is counted (the event id, or the `distinct` field's value); `fan` is
 set when the rule's keys fan out (URLs, MinHash bands): the CRC32s of all the
@@ -19,14 +23,18 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from operator import itemgetter
 from typing import Any
 
 from flockwatch.detect.incident import Incident, grow, open_incident, still_open
-from flockwatch.detect.text_sig import packed_similarity
+from flockwatch.detect.text_sig import SIG_SIZE, equal_lanes, lanes_needed
 
 MAX_KEPT = 64  # events remembered per key: bounds memory and per-event work for a runaway key
 RECENT_PEERS = 8  # an open incident grows by an event like one of this many recent ones
 COMPARE_LAST = 16  # similarity is checked against this many most recent events of a bucket
+
+
+_TS = itemgetter(0)
 
 
 def key_hash(key: str) -> int:
@@ -42,6 +50,15 @@ class WindowCount:
         self.max_kept = max_kept
         self.min_similarity = min_similarity  # > 0: count only events this like the new one
 
+    @property
+    def min_similarity(self) -> float:
+        return self._min_similarity
+
+    @min_similarity.setter
+    def min_similarity(self, value: float) -> None:
+        self._min_similarity = value
+        self._lanes = lanes_needed(value)  # the same test as packed_similarity >= value
+
     def measure(self, events: list[list[Any]]) -> int:
         if not self.distinct:
             return len(events)
@@ -55,7 +72,7 @@ class WindowCount:
         event_id: str,
         agent_id: str,
         value: str | None,
-        fan: list[int] | None,
+        fan: tuple[int, ...] | None,
         sample: str | None,
         sig: int | None = None,
     ) -> tuple[dict[str, Any], Incident | None, int]:
@@ -64,24 +81,36 @@ class WindowCount:
         similar to the new event's count (a bucket's chance collisions do not), and an
         open incident grows only by events similar to one already in it.
         The caller stores the entry back (Faust tables changelog on assignment)."""
-        entry = entry or {"t": ts, "ev": [], "inc": None}
-        events: list[list[Any]] = entry["ev"]
+        if entry is None:
+            entry = {"t": ts, "ev": [], "inc": None}
+        events: list[Any] = entry["ev"]
         incident: Incident | None = entry["inc"]
-        for e in reversed(events):  # a replayed event must not count twice (same ts: look at the tail)
-            if e[0] < ts:
-                break
-            if e[1] == event_id:
-                return entry, None, 0
-        events.append([ts, event_id, agent_id, value, fan, sample, sig])
-        if len(events) > 1 and events[-2][0] > ts:
-            events.sort(key=lambda e: e[0])  # late events within the window still count
-        latest = max(entry["t"], ts)
+        if events and events[-1][0] >= ts:
+            for e in reversed(events):  # a replayed event must not count twice (same ts: look at the tail)
+                if e[0] < ts:
+                    break
+                if e[1] == event_id:
+                    return entry, None, 0
+            late = events[-1][0] > ts
+        else:
+            late = False
+        events.append((ts, event_id, agent_id, value, fan, sample, sig))
+        if late:
+            events.sort(key=_TS)  # late events within the window still count
+        latest = entry["t"]
+        if ts > latest:
+            latest = ts
         horizon = latest - self.window
-        if events[0][0] < horizon or len(events) > self.max_kept:
-            events = [e for e in events if e[0] >= horizon][-self.max_kept:]
-        entry["t"], entry["ev"] = latest, events
+        if events[0][0] < horizon:  # in time order: the expired events are a prefix
+            expired = 1
+            while expired < len(events) and events[expired][0] < horizon:
+                expired += 1
+            del events[:expired]
+        if len(events) > self.max_kept:
+            del events[: len(events) - self.max_kept]
+        entry["t"] = latest
         if incident is not None and not still_open(incident, ts, self.window):
-            incident = None
+            incident = entry["inc"] = None  # closed for good: a late event must not revive it
         if incident is not None:
             # Growing: the incident is already established; compare with a few recent
             # events only, so a big cascade costs no more per event than a small one.
@@ -95,13 +124,20 @@ class WindowCount:
         deferred_at = entry.get("d")
         if deferred_at is not None and ts - deferred_at <= self.window:
             return entry, None, 0  # a lower bucket reports this cascade; stay quiet, cheaply
-        peers = events
+        # measure(peers) <= len(peers): below the threshold in length, no incident can
+        # open, and the (unused) measure is not worth computing. Almost every bucket
+        # event of a busy stream ends here.
         if self.min_similarity > 0 and sig is not None:
             last = events[-COMPARE_LAST:]
-            if self.measure(last) < self.threshold:
-                return entry, None, 0  # not enough even counting every event: skip the comparisons
-            s = self.min_similarity
-            peers = [e for e in last if e[6] is not None and packed_similarity(e[6], sig) >= s]
+            if len(last) < self.threshold:
+                return entry, None, 0
+            lanes = self._lanes
+            # equal 8-bit lanes of the packed signatures (zero bytes of a ^ b): see equal_lanes
+            peers = [e for e in last if e[6] is not None and (e[6] ^ sig).to_bytes(SIG_SIZE, "little").count(0) >= lanes]
+        else:
+            peers = events
+        if len(peers) < self.threshold:
+            return entry, None, 0
         measure = self.measure(peers)
         reported = None
         if measure >= self.threshold:
@@ -115,8 +151,8 @@ class WindowCount:
     def _similar(self, recent: list[list[Any]], sig: int | None, event_id: str) -> bool:
         if self.min_similarity <= 0 or sig is None:
             return True
-        return any(e[1] != event_id and e[6] is not None and packed_similarity(e[6], sig) >= self.min_similarity
-                   for e in recent)
+        lanes = self._lanes
+        return any(e[1] != event_id and e[6] is not None and equal_lanes(e[6], sig) >= lanes for e in recent)
 
     def _deferred(self, events: list[list[Any]], key: str) -> bool:
         """True when a bucket with a smaller key hash holds `threshold` of these events."""

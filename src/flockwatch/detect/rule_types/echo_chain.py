@@ -46,14 +46,15 @@ class EchoChainDetector(KeyedDetector):
         if event.event_id in msgs:
             return []
         text = event.text or event.title or ""
-        sig = MEMO.signature(text, SIG_PERM) if len(MEMO.words(text)) >= self.min_tokens else []
+        sig = tuple(MEMO.signature(text, SIG_PERM)) if len(MEMO.words(text)) >= self.min_tokens else ()
         parent_id = event.parent_id or (event.post_id if event.type != "post" else None)
         parent = msgs.get(parent_id) if parent_id else None
         chain: list[str] = []
         if parent and sig and parent[1] != event.agent_id and ts - parent[0] <= self.window \
                 and similarity(sig, parent[2]) >= self.min_similarity:
-            chain = (parent[3] + [parent_id])[-MAX_MESSAGES:]
-        msgs[event.event_id] = [ts, event.agent_id, sig, chain]
+            chain = ([*parent[3], parent_id])[-MAX_MESSAGES:]
+        # Tuples of atoms: the garbage collector stops tracking them (see window_count.py).
+        msgs[event.event_id] = (ts, event.agent_id, sig, tuple(chain))
         if len(msgs) > MAX_MESSAGES:
             for old in sorted(msgs, key=lambda k: msgs[k][0])[: len(msgs) - MAX_MESSAGES]:
                 del msgs[old]

@@ -70,12 +70,12 @@ class NearDuplicateDetector(ThresholdDetector):
         except KeySpecError as exc:
             raise DetectorConfigError(str(exc)) from None
 
-    def partition_keys(self, event: Event) -> list[str]:
+    def compute_partition_keys(self, event: Event) -> list[str]:
         if self._lsh is None:  # no band key to skip short texts: do it here
             text = self._text(event) if self._text else None
             if not isinstance(text, str) or len(MEMO.words(text)) < self.min_tokens:
                 return []
-        return super().partition_keys(event)
+        return super().compute_partition_keys(event)
 
     def signature(self, event: Event) -> int | None:
         text = self._text(event) if self._text else None

@@ -45,8 +45,9 @@ class PingPongDetector(KeyedDetector):
         turns: list[list[Any]] = entry["turns"]
         if any(t[1] == event.event_id for t in turns):
             return []
-        sig = MEMO.signature(event.text or "", SIG_PERM)
-        turns.append([ts, event.event_id, event.agent_id, sig, sample_of(event)])
+        sig = tuple(MEMO.signature(event.text or "", SIG_PERM))
+        # A tuple of atoms: the garbage collector stops tracking it (see window_count.py).
+        turns.append((ts, event.event_id, event.agent_id, sig, sample_of(event)))
         if len(turns) > 1 and turns[-2][0] > ts:
             turns.sort(key=lambda t: t[0])
         entry["t"] = max(entry["t"], ts)

@@ -48,7 +48,7 @@ class ReplyCycleDetector(KeyedDetector):
         horizon = entry["t"] - self.window
         edges = [e for e in edges if e[0] >= horizon]
         path = _path_back(edges, dst, src, ts, self.max_length - 1)
-        edges = (edges + [[ts, src, dst, event.event_id]])[-MAX_EDGES:]
+        edges = (edges + [(ts, src, dst, event.event_id)])[-MAX_EDGES:]  # tuples: untracked by the GC
         cycles: dict[str, list[Any]] = {
             c: v for c, v in entry["cycles"].items() if v[0][-1] >= horizon
         }

@@ -67,7 +67,7 @@ class SequenceDetector(KeyedDetector):
     def agent_local(self) -> bool:
         return all(by.label == "agent_id" for _name, _cond, by in self.steps)
 
-    def partition_keys(self, event: Event) -> list[str]:
+    def compute_partition_keys(self, event: Event) -> list[str]:
         return sorted({k for _i, k in self._matching(event)})
 
     def observe(

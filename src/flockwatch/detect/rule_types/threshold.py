@@ -67,6 +67,29 @@ class ThresholdDetector(KeyedDetector):
             return []
         return [finding(self.incident_key(key), incident, event, self.evidence(key, measure, evidence))]
 
+    def add_data(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
+    ) -> list[Finding]:
+        """`observe` + `touched` for every key, with the per-event work done once: a
+        near-duplicate text lands in ten LSH buckets, so the per-key path is hot. Rule
+        types that extend `observe` (propagation) take the general path."""
+        if type(self).observe is not ThresholdDetector.observe:
+            return super().add_data(event, evidence, state)
+        assert state is not None
+        keys = self.partition_keys(event)
+        if not keys:
+            return []
+        ts, value, fan, sample, sig = self._prepare(event)
+        event_id, agent_id, add, get = event.event_id, event.agent_id, self.counter.add, state.get
+        out: list[Finding] = []
+        for key in keys:
+            entry, incident, measure = add(get(key), key, ts, event_id, agent_id, value, fan, sample, sig)
+            state[key] = entry  # reassign: Faust tables only changelog on set
+            if incident is not None:
+                out.append(finding(self.incident_key(key), incident, event, self.evidence(key, measure, evidence)))
+        self.touched_all(keys, ts)
+        return out
+
     def incident_key(self, key: str) -> str:
         """The key part of the alert fingerprint. Fan-out parts (which URL, which LSH
         band) are left out: buckets of one cascade share its first event, so they
@@ -80,7 +103,7 @@ class ThresholdDetector(KeyedDetector):
         """Packed MinHash signature to compare events within a bucket (near_duplicate)."""
         return None
 
-    def _prepare(self, event: Event) -> tuple[float, str | None, list[int] | None, str | None, int | None]:
+    def _prepare(self, event: Event) -> tuple[float, str | None, tuple[int, ...] | None, str | None, int | None]:
         """Everything about the event that does not depend on the key, once per event
         (a fan-out event is observed once per key). Keyed by id *and* text: decoded content
         the engine rescans keeps its event's id."""
@@ -92,7 +115,7 @@ class ThresholdDetector(KeyedDetector):
             value = None if raw is None else str(raw)
         else:
             value = event.event_id
-        fan = sorted(key_hash(k) for k in self.partition_keys(event)) if self.fan_out else None
+        fan = tuple(sorted([key_hash(k) for k in self.partition_keys(event)])) if self.fan_out else None
         prepared = (event.epoch, value, fan, sample_of(event), self.signature(event))
         self._prepared = (memo, prepared)
         return prepared
