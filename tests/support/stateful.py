@@ -19,7 +19,7 @@ T0 = datetime(2026, 2, 1, 12, 0, tzinfo=timezone.utc)
 
 def pack_text(rule: dict[str, Any], lists: dict[str, Any] | None = None) -> str:
     base = {"id": "t.rule", "title": "t", "category": "spam_cascade", "severity": "medium"}
-    return yaml.safe_dump({"pack": {"name": "t", "version": "1.0.0", "requires_engine": ">=1.0"},
+    return yaml.safe_dump({"pack": {"name": "tp", "version": "1.0.0", "requires_engine": ">=1.0"},
                            "lists": lists or {}, "rules": [{**base, **rule}]})
 
 
