@@ -132,7 +132,17 @@ class WindowCount:
             if len(last) < self.threshold:
                 return entry, None, 0
             lanes = self._lanes
-            # equal 8-bit lanes of the packed signatures (zero bytes of a ^ b): see equal_lanes
+            # Equal 8-bit lanes of the packed signatures (zero bytes of a ^ b, see
+            # equal_lanes). Stop once too few events are left to reach the threshold:
+            # a new text almost never has a near-duplicate, and these comparisons
+            # (cache misses on scattered records) were the pack's biggest cost.
+            allowed = len(last) - self.threshold  # misses that still leave `threshold`
+            for e in last:
+                other = e[6]
+                if other is None or (other ^ sig).to_bytes(SIG_SIZE, "little").count(0) < lanes:
+                    allowed -= 1
+                    if allowed < 0:
+                        return entry, None, 0
             peers = [e for e in last if e[6] is not None and (e[6] ^ sig).to_bytes(SIG_SIZE, "little").count(0) >= lanes]
         else:
             peers = events
