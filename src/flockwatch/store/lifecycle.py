@@ -117,12 +117,17 @@ def transition(engine: Engine, fingerprint: str, to: str, actor: str, comment: s
             return Transition(fingerprint, status, to, False)
         if to == "acknowledged" and status == "resolved":
             raise LifecycleConflict("the alert is resolved; it reopens by itself if it fires again")
-        conn.execute(update(ALERTS).where(ALERTS.c.fingerprint == fingerprint).values(status=to, updated_at=utcnow()))
-        conn.execute(HISTORY.insert().values(
-            fingerprint=fingerprint, at=now, actor=actor, action=to, detail={"comment": comment, "from": status}))
-        conn.execute(INBOX.insert().values(
-            fingerprint=fingerprint, version=version, reason=to, enqueued_at=now, lease_until=0.0))
+        _apply(conn, fingerprint, to, version, actor, {"comment": comment, "from": status}, now)
     return Transition(fingerprint, status, to, True)
+
+
+def _apply(conn: Connection, fingerprint: str, to: str, version: int, actor: str, detail: dict[str, Any],
+           now: float) -> None:
+    """The status change, its history row and the notifier's inbox row, in the caller's transaction."""
+    conn.execute(update(ALERTS).where(ALERTS.c.fingerprint == fingerprint).values(status=to, updated_at=utcnow()))
+    conn.execute(HISTORY.insert().values(fingerprint=fingerprint, at=now, actor=actor, action=to, detail=detail))
+    conn.execute(INBOX.insert().values(fingerprint=fingerprint, version=version, reason=to, enqueued_at=now,
+                                       lease_until=0.0))
 
 
 def history(conn: Connection, fingerprint: str) -> list[dict[str, Any]]:
@@ -160,12 +165,8 @@ def resolve_quiet(engine: Engine, quiet_since: datetime, comment: str, limit: in
             row = conn.execute(query).first()
             if row is None or row.status == "resolved" or _aware(row.updated_at) >= quiet_since:
                 continue
-            conn.execute(update(ALERTS).where(ALERTS.c.fingerprint == fp).values(status="resolved", updated_at=utcnow()))
-            conn.execute(HISTORY.insert().values(
-                fingerprint=fp, at=now, actor=SYSTEM_ACTOR, action="resolved",
-                detail={"comment": comment, "from": row.status, "auto": True}))
-            conn.execute(INBOX.insert().values(
-                fingerprint=fp, version=row.version, reason="resolved", enqueued_at=now, lease_until=0.0))
+            _apply(conn, fp, "resolved", row.version, SYSTEM_ACTOR,
+                   {"comment": comment, "from": row.status, "auto": True}, now)
         resolved.append(fp)
     return resolved
 
