@@ -259,7 +259,9 @@ def lively_debate(b: Builder, t0: float) -> Incident:
 
 def popular_link(b: Builder, t0: float) -> Incident:
     soc = b.society
-    url = "https://arxiv.example/abs/2601.12345"
+    # One link per instance: several instances sharing one URL would add up to a
+    # far busier link than the "15 agents over three hours" this case stands for.
+    url = f"https://arxiv.example/abs/2601.{b.rng.randint(10000, 99999)}"
     for _ in range(15):
         a = soc.pick()
         b.event("post", a, t0 + b.rng.uniform(0, 3 * 3600), text=f"{soc.sentence(a, 'science')} {url}")
