@@ -14,6 +14,7 @@ from flockwatch.cli.packs import load_or_exit
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.jsonl import open_source
 from flockwatch.metrics.registry import Metrics
+from flockwatch.pipeline.collector_tuning import tune_garbage_collector
 from flockwatch.pipeline.file_scan import scan_stream
 from flockwatch.pipeline.processor import Processor
 
@@ -37,6 +38,7 @@ def scan(path: str, rules_dirs: tuple[str, ...], out_path: str | None, dl_path: 
     if metrics_port:
         start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
     processor = Processor(Engine(packs, metrics=metrics, repartition=True), metrics)
+    tune_garbage_collector()
     with ExitStack() as stack:
         try:
             stream = stack.enter_context(open_source(path)) if path != "-" else open_source(path)

@@ -11,6 +11,7 @@ import click
 from flockwatch.cli.options import default_rules_dirs, rules_option
 from flockwatch.cli.packs import load_or_exit
 from flockwatch.cli.produce import broker_option
+from flockwatch.pipeline.collector_tuning import tune_garbage_collector
 from flockwatch.worker.settings import DEFAULT_GROUP, DEFAULT_METRICS_PORT, WorkerSettings
 
 STARTED = time.monotonic()  # the CLI imports every command module at startup: ~process start
@@ -80,6 +81,7 @@ def worker(broker: str, rules_dirs: tuple[str, ...], topic: str, group: str, ale
     except OperationalError as exc:  # the store: wrong URL, database down
         url = make_url(resolve_url(settings.database_url)).render_as_string(hide_password=True)
         raise click.ClickException(f"cannot open the alert store {url}: {exc.orig}") from None
+    tune_garbage_collector()
     runtime.run(loglevel=level)
 
 
