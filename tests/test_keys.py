@@ -18,6 +18,37 @@ def test_name_stem(name, stem):
     assert parse_key_spec("name_stem(agent_name)").fn(event(1, agent_name=name)) == stem
 
 
+def _spread_keys(name: str, spread: int = 100) -> set[str]:
+    spec = parse_key_spec(f"name_stem(agent_name, spread={spread})")
+    assert spec.fan_out  # two keys per name: reported once by the fan-out bookkeeping
+    return set(spec.fn(event(1, agent_name=name)) or [])
+
+
+def test_name_stem_spread_keeps_a_fleet_together():
+    fleet = [_spread_keys(f"xmolt{n:02d}") for n in range(2, 9)]
+    assert set.intersection(*fleet)  # one key every member shares
+    across = [_spread_keys(f"FloClaw{n}") for n in (97, 99, 100, 103)]
+    assert set.intersection(*across)  # across a range boundary, the overlapping range holds them
+
+
+def test_name_stem_spread_separates_scattered_serials():
+    scattered = [_spread_keys(n) for n in ("Clawd42", "Clawd127", "Clawd1769880151", "Clawd9071")]
+    for i, a in enumerate(scattered):
+        for b in scattered[i + 1:]:
+            assert not a & b
+    assert _spread_keys("Molty") == set() and _spread_keys("a1") == set()
+
+
+def test_name_stem_spread_uses_the_last_digit_run():
+    assert _spread_keys("agent2go_17") & _spread_keys("agent3go_18")  # stem agent#go_#, serials 17 and 18
+    assert not _spread_keys("agent2go_17") & _spread_keys("agent2go_917")
+
+
+def test_name_stem_spread_must_not_be_negative():
+    with pytest.raises(KeySpecError):
+        parse_key_spec("name_stem(agent_name, spread=-1)")
+
+
 def test_template_folds_case_and_space_but_not_words():
     t = parse_key_spec("template(text, min_chars=10)").fn
     assert t(event(1, text="Steady minting  from HK now")) == t(event(2, text="steady MINTING from hk now "))

@@ -191,18 +191,35 @@ _DIGITS = re.compile(r"\d+")
 
 
 @key_function("name_stem")
-def _name_stem(fld: str | None, min_stem: int = 3) -> KeyFn:
+def _name_stem(fld: str | None, min_stem: int = 3, spread: int = 0) -> KeyFn:
     """Numbered or clone account names share a stem: `xmolt03`, `xmolt04` -> `xmolt#`.
-    Names without digits have no stem (None): they are not a numbered series."""
+    Names without digits have no stem (None): they are not a numbered series.
+
+    `spread: N` (> 0) also asks that the serial numbers (the last digit run) lie close
+    together, as a script's fleet does (xmolt02..xmolt06, FloClaw1..7). On a platform
+    of a million agents many unrelated agents share a default stem with scattered
+    numbers (Clawd42, Clawd127, Clawd1769880151); they must not count as one fleet.
+    The name then falls in two overlapping number ranges of width N (two keys: a
+    fleet across a range boundary still shares one of them), e.g. `xmolt#~0`, `xmolt#~0h`."""
+    if spread < 0:
+        raise KeySpecError("name_stem: spread must be >= 0")
     text = _text_of(fld or "agent_name")
+    half = spread // 2
 
     def stem(event: Event) -> KeyValue:
         name = text(event) or event.agent_id
-        if not _DIGITS.search(name):
+        runs = _DIGITS.findall(name)
+        if not runs:
             return None
         s = _DIGITS.sub("#", name.casefold()).strip()
-        return s if sum(c.isalpha() for c in s) >= min_stem else None
+        if sum(c.isalpha() for c in s) < min_stem:
+            return None
+        if not spread:
+            return s
+        serial = int(runs[-1][-18:])  # the last 18 digits: a timestamp-sized run stays an int
+        return [f"{s}~{serial // spread}", f"{s}~{(serial + half) // spread}h"]
 
+    stem.fan_out = bool(spread)  # type: ignore[attr-defined]  # one fleet, two keys: reported once
     return stem
 
 
