@@ -121,7 +121,9 @@ def simulated(packs: list[Any], seeds: int, events: int, agents: int, incidents:
     for ex in false_examples:
         print(f"      {ex}")
     campaign = recall_hit["campaign"] / recall_all["campaign"] if recall_all["campaign"] else float("nan")
-    return {"campaign_recall": campaign, "false_per_100k": per_100k}
+    return {"campaign_recall": campaign, "false_per_100k": per_100k, "false_alerts": false_alerts,
+            "recall": {kind: recall_hit[kind] / recall_all[kind] for kind in recall_all},
+            "benign_events": benign_events}
 
 
 def main() -> int:
