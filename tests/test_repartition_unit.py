@@ -9,11 +9,12 @@ import json
 import math
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from flockwatch.alerts.collector import AlertCollector
 from flockwatch.detect.engine import Engine
-from flockwatch.detect.repartition import ReorderBuffer, key_partition
+from flockwatch.detect.repartition import Forward, ReorderBuffer, key_partition
 from flockwatch.ingest.decode import decode_event
 from flockwatch.pipeline.file_scan import scan_stream
 from flockwatch.pipeline.processor import Processor
@@ -136,11 +137,69 @@ def test_records_round_trip() -> None:
     forwards = engine.take_forwards()
     assert forwards
     records = forward_records([(2, f) for f in forwards], 4)
+    assert len({r.partition for r in records}) == len(records)  # one record per target partition
     decoded = [decode(r.value) for r in records]
-    assert all(isinstance(d, ForwardRecord) and d.source == 2 for d in decoded)
-    assert sorted((f.rule_id, f.key) for d in decoded for f in d.forwards) == sorted(  # type: ignore[union-attr]
+    assert all(isinstance(d, list) and all(isinstance(fr, ForwardRecord) and fr.source == 2 for fr in d)
+               for d in decoded)
+    assert sorted((f.rule_id, f.key) for d in decoded for fr in d for f in fr.forwards) == sorted(  # type: ignore[union-attr]
         (f.rule_id, f.key) for f in forwards)
     assert all(key_partition(f.rule_id, f.key, 4) == r.partition
-               for r, d in zip(records, decoded) for f in d.forwards)  # type: ignore[union-attr]
+               for r, d in zip(records, decoded) for fr in d for f in fr.forwards)  # type: ignore[union-attr]
     wm = decode(watermark_records(1, -math.inf, True, 4)[0].value)
     assert wm == Watermark(1, -math.inf, True)
+
+
+def _forwards_of(n: int) -> list[tuple[int, Forward]]:
+    """`n` events, each forwarded for one rule under a key owned by partition 0 of 1."""
+    out = []
+    for i in range(n):
+        ev = decode_event(json.dumps({"event_id": f"e{i:03d}", "type": "post", "agent_id": f"a{i}",
+                                      "ts": f"2026-01-01T00:00:{i % 60:02d}+00:00", "text": f"text {i}"}).encode())
+        out.append((i % 3, Forward("cascades.link_wave", f"k{i}", ev, [{"field": "text"}])))
+    return out
+
+
+def test_a_batch_goes_out_as_one_record_per_partition_and_splits_when_large() -> None:
+    fwd = _forwards_of(50)
+    one = forward_records(fwd, 1)
+    assert len(one) == 1
+    events = decode(one[0].value)
+    assert [fr.event.event_id for fr in events] == [f"e{i:03d}" for i in range(50)]  # emission order kept
+    assert [fr.source for fr in events] == [i % 3 for i in range(50)]
+    small = forward_records(fwd, 1, max_bytes=2000)
+    assert len(small) > 1 and all(len(r.value) <= 2000 + 400 for r in small)
+    assert [fr.event.event_id for r in small for fr in decode(r.value)] == [f"e{i:03d}" for i in range(50)]
+
+
+def test_a_record_is_acknowledged_once_its_last_event_is_released() -> None:
+    keyed: KeyedStage[str] = KeyedStage(1)
+    fwd = _forwards_of(6)  # ts 0..5 s
+    (rec,) = forward_records(fwd, 1)
+    assert keyed.accept(0, rec.value, "R") is None
+    assert keyed.accept(0, rec.value, "R-replayed") == "R-replayed"  # a copy of a held record: ack at once
+    wm = datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() + 3  # releases e000..e002
+    keyed.buffer(0).advance(0, wm)
+    first = keyed.release()
+    assert [h.record.event.event_id for h in first] == ["e000", "e001", "e002"]
+    assert KeyedStage.finished(first) == []  # three events of it still held
+    keyed.buffer(0).advance(0, wm + 10)
+    rest = keyed.release()
+    assert KeyedStage.finished(rest) == ["R"]
+
+
+def test_a_rebalance_drops_a_partly_released_record_unacknowledged() -> None:
+    keyed: KeyedStage[str] = KeyedStage(1)
+    (rec,) = forward_records(_forwards_of(4), 1)
+    keyed.accept(0, rec.value, "R")
+    keyed.buffer(0).advance(0, datetime(2026, 1, 1, tzinfo=timezone.utc).timestamp() + 2)
+    assert KeyedStage.finished(keyed.release()) == []
+    assert keyed.drop_held() == 2
+    assert len(keyed) == 0  # the record is read again from its offset; it was never acknowledged
+    assert keyed.accept(0, rec.value, "R-again") is None  # the replay is held afresh, not taken for a copy
+
+
+def test_malformed_records_are_acknowledged_and_dropped() -> None:
+    keyed: KeyedStage[str] = KeyedStage(1)
+    assert keyed.accept(0, b"not json", "x") == "x"
+    assert keyed.accept(0, b'{"src":0,"f":[]}\n{"event_id":"e"}\n{"odd":1}', "y") == "y"
+    assert len(keyed) == 0

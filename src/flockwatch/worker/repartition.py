@@ -4,17 +4,20 @@ broker); `runtime.py` sends and acknowledges.
 
 Stage 1 (the firehose agent) runs rules keyed by agent in place and turns matches of
 every other stateful rule into `Forward`s. Before acknowledging its batch it publishes
-them, one record per (event, target partition) carrying every rule and key of that
-event owned there, then one *watermark* per firehose partition of the batch to every
+them, one record per target partition carrying every event of the batch forwarded
+there (each with the rules and keys it is owned there for; split at
+`MAX_RECORD_BYTES`), then one *watermark* per firehose partition of the batch to every
 partition of the topic: "partition p has forwarded everything before event time T".
+One record per event and partition (~1.9 records per firehose event with every pack)
+cost more in Kafka and Faust per-record work than the stateful rules they carried.
 On a timer it repeats the watermarks of the partitions it owns, and marks a partition
 *idle* once every record in it is acknowledged (nothing of it is left to forward).
 
 Stage 2 (`KeyedStage`) keeps one `ReorderBuffer` per partition it owns, fed by that
 partition's records (a watermark only vouches for the records sent before it to the
 same partition). It releases forwards in (event time, event id) order below the least
-watermark of the busy firehose partitions; held records are not acknowledged, so a
-crash or a rebalance replays them.
+watermark of the busy firehose partitions; a record is acknowledged once every event
+in it is released, so a crash or a rebalance replays whatever is still held.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 
 BY_KEY_SUFFIX = ".by-key"
 WATERMARK_KEY = b"\x00watermark"
+# Well under Kafka's default max.message.bytes (1 MiB) with room for the batch overhead.
+MAX_RECORD_BYTES = 256 * 1024
 
 H = TypeVar("H")  # the transport's handle on a record (a Faust event), acknowledged later
 
@@ -66,9 +71,11 @@ class Watermark:
     idle: bool
 
 
-def forward_records(forwards: Iterable[tuple[int, Forward]], partitions: int) -> list[Outgoing]:
-    """(source partition, forward) pairs -> one record per event object and target
-    partition, in the order the engine emitted them (an event before the content
+def forward_records(forwards: Iterable[tuple[int, Forward]], partitions: int,
+                    max_bytes: int = MAX_RECORD_BYTES) -> list[Outgoing]:
+    """(source partition, forward) pairs -> one record per target partition (more when
+    it would pass `max_bytes`) of `head\nevent` line pairs, one pair per event object
+    and target, in the order the engine emitted them (an event before the content
     decoded from it: they share an event id, and stage 2 keeps their arrival order)."""
     groups: dict[tuple[int, int], tuple[int, Event, list[list[object]]]] = {}
     for source, fwd in forwards:
@@ -78,14 +85,28 @@ def forward_records(forwards: Iterable[tuple[int, Forward]], partitions: int) ->
         if group is None:
             group = groups[slot] = (source, fwd.event, [])
         group[2].append([fwd.rule_id, fwd.key, fwd.evidence])
-    out = []
     dumped: dict[int, bytes] = {}
+    per_target: dict[int, list[tuple[str, bytes]]] = {}
     for (event_ref, target), (source, event, items) in groups.items():
         body = dumped.get(event_ref)
         if body is None:
             body = dumped[event_ref] = event.model_dump_json(exclude_defaults=True).encode()
         head = json.dumps({"src": source, "f": items}, ensure_ascii=False, separators=(",", ":")).encode()
-        out.append(Outgoing(target, event.event_id.encode(), head + b"\n" + body))
+        per_target.setdefault(target, []).append((event.event_id, head + b"\n" + body))
+    out = []
+    for target, entries in per_target.items():
+        chunk: list[bytes] = []
+        size = 0
+        first = ""
+        for event_id, pair in entries:
+            if chunk and size + len(pair) > max_bytes:
+                out.append(Outgoing(target, first.encode(), b"\n".join(chunk)))
+                chunk, size = [], 0
+            if not chunk:
+                first = event_id  # the key only names the record in logs: the partition is explicit
+            chunk.append(pair)
+            size += len(pair) + 1
+        out.append(Outgoing(target, first.encode(), b"\n".join(chunk)))
     return out
 
 
@@ -94,17 +115,25 @@ def watermark_records(source: int, ts: float, idle: bool, partitions: int) -> li
     return [Outgoing(q, WATERMARK_KEY, value) for q in range(partitions)]
 
 
-def decode(value: bytes) -> ForwardRecord | Watermark:
-    """Raises ValueError on a record this module did not write."""
-    head, sep, body = value.partition(b"\n")
+def decode(value: bytes) -> list[ForwardRecord] | Watermark:
+    """A watermark, or the forwarded events of one record in order. Raises ValueError on
+    a record this module did not write. (JSON escapes newlines inside strings, so a
+    newline only ever separates lines written here.)"""
+    lines = value.split(b"\n")
     try:
-        meta = json.loads(head)
-        if not sep:
+        if len(lines) == 1:
+            meta = json.loads(lines[0])
             ts = meta["ts"]
             return Watermark(int(meta["wm"]), -math.inf if ts is None else float(ts), bool(meta["idle"]))
-        event = Event.model_validate_json(body)
-        forwards = [Forward(str(rule_id), str(key), event, evidence) for rule_id, key, evidence in meta["f"]]
-        return ForwardRecord(int(meta["src"]), event, forwards)
+        if len(lines) % 2:
+            raise ValueError("a forward record holds head and event line pairs")
+        out = []
+        for head, body in zip(lines[::2], lines[1::2]):
+            meta = json.loads(head)
+            event = Event.model_validate_json(body)
+            forwards = [Forward(str(rule_id), str(key), event, evidence) for rule_id, key, evidence in meta["f"]]
+            out.append(ForwardRecord(int(meta["src"]), event, forwards))
+        return out
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise ValueError(f"not a repartition record: {exc}") from None
 
@@ -114,6 +143,10 @@ class Held(Generic[H]):
     partition: int  # repartition partition it was read from (= changelog partition of its keys)
     record: ForwardRecord
     handle: H
+    # Events of the same Kafka record not yet released, shared by all of them: the
+    # record is acknowledged when it reaches 0. A rebalance drops held events with their
+    # counter, so a record partly released then is never acknowledged: it is read again.
+    unreleased: list[int]
 
 
 def _order(held: Held[H]) -> tuple[float, str]:
@@ -150,13 +183,27 @@ class KeyedStage(Generic[H]):
         if isinstance(rec, Watermark):
             buf.advance(rec.source, rec.ts, rec.idle)
             return handle
-        ts = rec.event.epoch
-        dedupe: Hashable = hashlib.blake2b(value or b"", digest_size=16).digest()
-        if not buf.add(ts, rec.event.event_id, Held(partition, rec, handle), dedupe=dedupe):
-            return handle  # a replayed copy of a record already held: the held one counts
-        if ts < buf.released_to:
-            self.late += 1
-        return None
+        digest = hashlib.blake2b(value or b"", digest_size=16).digest()
+        unreleased = [0]
+        for n, fr in enumerate(rec):
+            ts = fr.event.epoch
+            # A replayed copy of a record still held: the held events count, not these.
+            if buf.add(ts, fr.event.event_id, Held(partition, fr, handle, unreleased), dedupe=(digest, n)):
+                unreleased[0] += 1
+                if ts < buf.released_to:
+                    self.late += 1
+        return None if unreleased[0] else handle
+
+    @staticmethod
+    def finished(released: Iterable[Held[H]]) -> list[H]:
+        """Handles of the records whose last held event is among `released`: to be
+        acknowledged once those events' effects are durable."""
+        done = []
+        for held in released:
+            held.unreleased[0] -= 1
+            if held.unreleased[0] == 0:
+                done.append(held.handle)
+        return done
 
     def low_watermark(self) -> float | None:
         """Event time below which no partition here will release anything more (except

@@ -246,8 +246,8 @@ class WorkerRuntime:
                     os._exit(EXIT_BATCH_FAILED)
             for ev in ack_now:
                 await stream.ack(ev)
-            for held in released:
-                await stream.ack(held.handle)
+            for handle in keyed.finished(released):
+                await stream.ack(handle)
             self.metrics.reorder_held.set(len(keyed))
             if keyed.late:
                 self.metrics.forwards_late.inc(keyed.late)
