@@ -4,11 +4,13 @@ incident, state that expires with its window, and a replay that gives the same a
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from support.stateful import engine, event, run
+from support.stateful import T0, engine, event, run
 
 from flockwatch.alerts.alert import Alert
+from flockwatch.bridge.mapping import Mapped, iter_comment_tree, map_post
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.event import Event
 
@@ -319,6 +321,25 @@ def test_echo_chain_fires_at_length_and_not_below():
     assert alert.evidence["chain_length"] == 3 and alert.evidence["thread"] == "p1"
     assert alert.count == 4 and alert.event_ids == ["p1", "e2", "e3", "e4"]
     assert alert.agent_ids == ["a", "b", "c", "d"]
+
+
+def test_echo_chain_follows_threads_as_the_bridge_maps_them():
+    # The bridge and the importers name events `post:<id>` and `comment:<id>`, while post_id
+    # and parent_id carry the platform's bare ids (simulated events use one id for both).
+    def at(minutes: int) -> str:
+        return (T0 + timedelta(minutes=minutes)).isoformat()
+
+    post = map_post({"id": "p9", "author": {"id": "a", "name": "A"}, "created_at": at(0), "title": "Memory",
+                     "content": CLAIM})
+    tree = [{"id": "c1", "author": {"id": "b"}, "created_at": at(1), "content": ECHOES[0], "replies": [
+        {"id": "c2", "author": {"id": "c"}, "created_at": at(2), "content": ECHOES[1], "replies": [
+            {"id": "c3", "author": {"id": "d"}, "created_at": at(3), "content": ECHOES[2]}]}]}]
+    mapped = [post] + [r for _, r in iter_comment_tree(tree, post_id="p9", community=None, post_author_id="a")]
+    assert all(isinstance(r, Mapped) for r in mapped)
+    alerts = run(engine(ECHO_CHAIN), [r.event for r in mapped if isinstance(r, Mapped)])
+    assert len(alerts) == 1
+    assert alerts[0].event_ids == ["post:p9", "comment:c1", "comment:c2", "comment:c3"]
+    assert alerts[0].evidence["chain_length"] == 3
 
 
 def test_echo_chain_a_reply_that_answers_breaks_the_chain():
