@@ -7,12 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from support.stateful import T0, engine, event, run
+import pytest
+from support.stateful import T0, engine, event, pack_text, run
 
 from flockwatch.alerts.alert import Alert
 from flockwatch.bridge.mapping import Mapped, iter_comment_tree, map_post
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.event import Event
+from flockwatch.rules.loader import load_pack_text
 
 MIN = 60.0
 HOUR = 3600.0
@@ -145,6 +147,10 @@ def test_ping_pong_new_incident_after_a_quiet_window():
 def test_ping_pong_replayed_turn_is_not_counted_twice():
     e1, e2, e3 = volley("aba")
     assert run(engine(PING_PONG), [e1, e2, e2, e3, e3, e1]) == []
+    # Nor does a redelivered turn break the run (as a's or b's second turn in a row would).
+    e1, e2, e3, e4 = volley("abab")
+    alerts = run(engine(PING_PONG), [e1, e2, e3, e2, e4])
+    assert len(alerts) == 1 and alerts[0].event_ids == ["e1", "e2", "e3", "e4"]
 
 
 def test_ping_pong_state_expires_after_the_window():
@@ -571,3 +577,29 @@ def test_propagation_replay_gives_the_same_alerts():
     first, second = run(engine(PROPAGATION), stream), run(engine(PROPAGATION), stream)
     assert len(first) == 2
     assert summary_of(first) == summary_of(second)
+
+
+# ---- state restored without its touch queue -------------------------------------------
+
+RESTORED = {  # rule, a stream, the time of its last event, the rule's ttl
+    "ping_pong": (PING_PONG, lambda: volley("abab"), 30, 10 * MIN),
+    "reply_cycle": (REPLY_CYCLE, lambda: edges("abca"), 20, 30 * MIN),
+    "echo_chain": (ECHO_CHAIN, lambda: thread([CLAIM] + ECHOES[:2]), 2 * MIN, HOUR),
+    "propagation": (PROPAGATION, lambda: [carry(1, 0, "a"), adopted(2, MIN, "b", "a", WORM_COPIES[1])], MIN, 6 * HOUR),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESTORED))
+def test_restored_state_expires_at_the_same_edge(name):
+    # A worker that takes over a partition restores the state from its changelog but not
+    # the in-memory touch queue: garbage collection then scans the whole state by `t`.
+    rule, stream, last, ttl = RESTORED[name]
+    first = engine(rule)
+    run(first, stream())
+    taken_over = Engine([load_pack_text(pack_text(rule), "t.yaml")], state=first.state)
+    state = state_of(taken_over)
+    assert state
+    advance(taken_over, last + ttl)
+    assert state, "state still needed was dropped"
+    advance(taken_over, last + ttl + 1)
+    assert dict(state) == {}

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.stateful import engine, event, run
+from support.stateful import engine, event, pack_text, run
 
 from flockwatch.alerts.alert import Alert
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.event import Event
+from flockwatch.rules.loader import load_pack_text
 
 MIN = 60.0
 HOUR = 3600.0
@@ -387,3 +388,28 @@ def test_sequence_replay_gives_the_same_alerts():
 def test_sequence_needs_two_steps(steps):
     with pytest.raises(Exception, match="at least two steps"):
         engine({**SEQUENCE, "steps": steps})
+
+
+# ---- state restored without its touch queue -------------------------------------------
+
+RESTORED = {  # rule, a stream, the time of its last event, the rule's ttl
+    "spike": (SPIKE, lambda: steady(3, 1), 20 * MIN, HOUR),
+    "first_seen": (FIRST_SEEN, lambda: [tick(1, 0, "claw"), tick(2, 2 * HOUR, "new")], 2 * HOUR, DAY),
+    "sequence": (SEQUENCE, lambda: [step(1, 0, "alpha"), step(2, 10 * MIN, "beta")], 10 * MIN, HOUR),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RESTORED))
+def test_restored_state_expires_at_the_same_edge(name):
+    # A worker that takes over a partition restores the state from its changelog but not
+    # the in-memory touch queue: garbage collection then scans the whole state by `t`.
+    rule, stream, last, ttl = RESTORED[name]
+    first = engine(rule)
+    run(first, stream())
+    taken_over = Engine([load_pack_text(pack_text(rule), "t.yaml")], state=first.state)
+    state = state_of(taken_over)
+    assert state
+    advance(taken_over, last + ttl)
+    assert state, "state still needed was dropped"
+    advance(taken_over, last + ttl + 1)
+    assert dict(state) == {}
