@@ -13,6 +13,7 @@ from flockwatch.alerts.alert import Alert
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.event import Event
 from flockwatch.rules.loader import load_pack_text
+from flockwatch.rules.testing import run_rule_tests
 
 MIN = 60.0
 HOUR = 3600.0
@@ -266,6 +267,25 @@ def test_first_seen_state_expires_after_forget():
     assert sorted(state) == ["molt", "shell"]
     advance(eng, 2 * HOUR + DAY + 1)
     assert dict(state) == {}
+
+
+def test_first_seen_learns_again_after_the_engine_forgets_its_state():
+    eng = engine(FIRST_SEEN)
+    assert len(run(eng, [tick(1, 0, "claw"), tick(2, 2 * HOUR, "new")])) == 1
+    eng.reset_state()  # what `flockwatch rules test` does before each case
+    # Learning starts again at the first event after the reset.
+    assert run(eng, [tick(3, 3 * HOUR, "other"), tick(4, 3 * HOUR + 10 * MIN, "fresh")]) == []
+    assert len(run(eng, [tick(5, 4 * HOUR, "newer")])) == 1
+
+
+def test_first_seen_inline_cases_do_not_share_a_learning_period():
+    # The quiet case starts two hours after the fire case: its learning period is its own.
+    rule = {**FIRST_SEEN, "events": ["post"], "tests": {
+        "fire": [{"events": [{"at": "0s", "attrs": {"tick": "claw"}}, {"at": "2h", "attrs": {"tick": "molt"}}]}],
+        "quiet": [{"events": [{"at": "2h", "attrs": {"tick": "claw"}}, {"at": "150m", "attrs": {"tick": "molt"}}]}],
+    }}
+    results = run_rule_tests([load_pack_text(pack_text(rule), "t.yaml")])
+    assert [(r.kind, r.passed) for r in results] == [("fire", True), ("quiet", True)], [str(r) for r in results]
 
 
 def test_first_seen_replay_gives_the_same_alerts():
