@@ -51,16 +51,17 @@ class ReplyCycleDetector(KeyedDetector):
         entry["t"] = max(entry["t"], ts)
         horizon = entry["t"] - self.window
         edges = [e for e in edges if e[0] >= horizon]
+        incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
         counted = {i for _times, ids in entry["cycles"].values() for i in ids}
-        fresh = _path_back(edges, dst, src, ts, self.max_length - 1, counted)
-        # A closing through counted replies is no new round, but still grows its incident.
-        path = fresh if fresh is not None or not counted else _path_back(edges, dst, src, ts, self.max_length - 1)
+        path = fresh = _path_back(edges, dst, src, ts, self.max_length - 1, counted)
+        if fresh is None and counted and incident is not None:
+            # A closing through counted replies is no new round, but it grows the incident.
+            path = _path_back(edges, dst, src, ts, self.max_length - 1)
         edges = (edges + [(ts, src, dst, event.event_id)])[-MAX_EDGES:]  # tuples: untracked by the GC
         cycles: dict[str, list[Any]] = {  # [round closing times within the window, event ids]
             c: [times, ids] for c, (all_times, ids) in entry["cycles"].items()
             if (times := [t for t in all_times if t >= horizon])
         }
-        incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
         fired = False
         if path is not None:
             agents = [dst] + [e[2] for e in path]  # dst -> ... -> src, then src -> dst closes it
