@@ -162,6 +162,19 @@ def test_spike_replayed_post_is_not_counted_twice():
     assert run(eng, [e0, e1, e1, e0, e1]) == []
 
 
+def test_spike_post_redelivered_after_the_bucket_turned_is_not_counted_again():
+    # At-least-once delivery: a worker that restarts replays posts it already counted, some
+    # of them from the bucket before the current one.
+    eng = engine(SPIKE)
+    run(eng, steady(3, 1))
+    e0, e1 = burst(2, at=30 * MIN)
+    e2 = event(2, at=40 * MIN, community="c", agent_id="b2")
+    assert run(eng, [e0, e1, e2, e0, e1]) == []
+    # A post that is new but late (from the bucket before) still counts toward the current one.
+    late = [event(3, at=39 * MIN, community="c", agent_id="b3"), event(4, at=39 * MIN, community="c", agent_id="b4")]
+    assert len(run(eng, late)) == 1
+
+
 def test_spike_state_expires_after_forget():
     eng = engine(SPIKE)
     run(eng, steady(3, 1, "c1") + steady(3, 1, "c2", start=1) + burst(3, at=30 * MIN, community="c3"))
