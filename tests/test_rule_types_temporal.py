@@ -51,12 +51,10 @@ def state_of(eng: Engine) -> dict[str, Any]:
 
 # ---- spike -----------------------------------------------------------------------------
 
-_ids = iter(range(10_000, 10**9))
-
-
 def steady(buckets: int, per_bucket: int, community: str = "c", start: float = 0.0) -> list[Event]:
     """`per_bucket` posts in each of `buckets` consecutive 10-minute buckets from `start`."""
-    return [event(next(_ids), at=start + b * 10 * MIN + i * MIN, community=community, agent_id=f"h{b}-{i}")
+    return [event(0, event_id=f"h-{community}-{start:g}-{b}-{i}", at=start + b * 10 * MIN + i * MIN,
+                  community=community, agent_id=f"h{b}-{i}")
             for b in range(buckets) for i in range(per_bucket)]
 
 
@@ -111,8 +109,9 @@ def test_spike_quiet_buckets_pull_the_baseline_down():
 def test_spike_bucket_edge_is_event_time():
     # Two posts early in the 30m bucket; the third one second before 40m is in it...
     eng = engine(SPIKE)
-    inside = [event(1, at=30 * MIN), event(2, at=35 * MIN), event(3, at=40 * MIN - 1)]
-    assert len(run(eng, steady(3, 1) + [e.model_copy(update={"community": "c"}) for e in inside])) == 1
+    inside = [event(1, at=30 * MIN, community="c"), event(2, at=35 * MIN, community="c"),
+              event(3, at=40 * MIN - 1, community="c")]
+    assert len(run(eng, steady(3, 1) + inside)) == 1
     # ... at 40m it starts the next bucket, which holds one post.
     eng = engine(SPIKE)
     outside = [event(1, at=30 * MIN, community="c"), event(2, at=35 * MIN, community="c"),
