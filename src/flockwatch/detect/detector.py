@@ -77,6 +77,9 @@ class Detector(ABC):
     ) -> list[Finding]:
         """Observe one matching event; return findings (usually zero or one)."""
 
+    def reset(self) -> None:
+        """Forget what the detector keeps beside its state (the engine's `reset_state`)."""
+
     def garbage_collect(self, watermark: float, state: MutableMapping[str, Any]) -> int:
         """Drop state that no event at or after `watermark` (event time) can need.
         Returns the number of keys removed."""

@@ -107,6 +107,8 @@ class Engine:
     def reset_state(self) -> None:
         """Forget all stateful state and event time (inline tests start each case clean)."""
         self.state = DictState()
+        for rule in self.stateful:
+            rule.detector.reset()
         self.watermark = float("-inf")
         self.forward_watermark = float("-inf")
         self._since_gc = 0

@@ -106,6 +106,9 @@ class KeyedDetector(Detector):
             self._touched = TouchQueue()
             return self._touched
 
+    def reset(self) -> None:
+        self._queue().clear()  # touches of keys the state no longer holds
+
     @abstractmethod
     def observe(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], key: str

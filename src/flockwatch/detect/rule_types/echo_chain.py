@@ -4,6 +4,10 @@ message's echo chain; a chain `length` links long within `window` is reported, o
 alert per thread incident, growing as the echo goes on.
 
 Partitioned by thread (`post_id`): a post and its comments live together.
+Messages are remembered by event id; a reply names its parent by the platform's id
+(`parent_id`, or `post_id` for a top-level comment), which is the parent's event id in
+simulated streams and its event id without the `comment:`/`post:` prefix in events
+from the bridge and the importers (`bridge/mapping.py`).
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ class EchoChainDetector(KeyedDetector):
             return []
         text = event.text or event.title or ""
         sig = tuple(MEMO.signature(text, SIG_PERM)) if len(MEMO.words(text)) >= self.min_tokens else ()
-        parent_id = event.parent_id or (event.post_id if event.type != "post" else None)
+        parent_id = _parent_key(event, msgs)
         parent = msgs.get(parent_id) if parent_id else None
         chain: list[str] = []
         if parent and sig and parent[1] != event.agent_id and ts - parent[0] <= self.window \
@@ -74,3 +78,16 @@ class EchoChainDetector(KeyedDetector):
             return []
         ev = {"thread": key, "chain_length": links, "window_seconds": self.window, "matches": evidence}
         return [finding(key, incident, event, ev)]
+
+
+def _parent_key(event: Event, msgs: dict[str, Any]) -> str | None:
+    """The event id under which the message this event replies to is remembered, if it is."""
+    if event.parent_id:
+        ref, prefixed = event.parent_id, "comment:" + event.parent_id
+    elif event.type != "post" and event.post_id:
+        ref, prefixed = event.post_id, "post:" + event.post_id
+    else:
+        return None
+    if ref in msgs:
+        return ref
+    return prefixed if prefixed in msgs else None

@@ -39,6 +39,10 @@ class FirstSeenDetector(KeyedDetector):
         self.group_by = (p.group_by() if "group_by" in params else []) + [term]
         self._started: float | None = None
 
+    def reset(self) -> None:
+        super().reset()
+        self._started = None  # learning starts again, as after a restart
+
     def observe(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], key: str
     ) -> list[Finding]:

@@ -2,13 +2,17 @@
 the same cycle completed at least `rounds` times within `window`. One round of a
 three-way conversation is normal; the same circle going round and round is a loop.
 
+A round is a closing reply and the path before it, none of them counted in an
+earlier round: after A -> B -> C -> A the next A -> B closes B -> C -> A -> B too,
+but through replies already counted, so the circle has gone round once, not twice.
+
 Cycles of 3 to `max_length` agents (two agents are `ping_pong`). Partitioned by
 thread (`post_id`), where such loops run; the reply edge is agent -> target_agent_id.
 """
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Collection, MutableMapping
 from typing import Any
 
 from flockwatch.detect.detector import Finding
@@ -47,20 +51,26 @@ class ReplyCycleDetector(KeyedDetector):
         entry["t"] = max(entry["t"], ts)
         horizon = entry["t"] - self.window
         edges = [e for e in edges if e[0] >= horizon]
-        path = _path_back(edges, dst, src, ts, self.max_length - 1)
-        edges = (edges + [(ts, src, dst, event.event_id)])[-MAX_EDGES:]  # tuples: untracked by the GC
-        cycles: dict[str, list[Any]] = {
-            c: v for c, v in entry["cycles"].items() if v[0][-1] >= horizon
-        }
         incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
+        counted = {i for _times, ids in entry["cycles"].values() for i in ids}
+        path = fresh = _path_back(edges, dst, src, ts, self.max_length - 1, counted)
+        if fresh is None and counted and incident is not None:
+            # A closing through counted replies is no new round, but it grows the incident.
+            path = _path_back(edges, dst, src, ts, self.max_length - 1)
+        edges = (edges + [(ts, src, dst, event.event_id)])[-MAX_EDGES:]  # tuples: untracked by the GC
+        cycles: dict[str, list[Any]] = {  # [round closing times within the window, event ids]
+            c: [times, ids] for c, (all_times, ids) in entry["cycles"].items()
+            if (times := [t for t in all_times if t >= horizon])
+        }
         fired = False
         if path is not None:
             agents = [dst] + [e[2] for e in path]  # dst -> ... -> src, then src -> dst closes it
             cycle = _canonical(agents)
             times, ids = cycles.get(cycle, [[], []])
-            times, ids = (times + [ts])[-MAX_EDGES:], (ids + [e[3] for e in path] + [event.event_id])[-MAX_EDGES:]
-            cycles[cycle] = [times, ids]
-            if incident is None and len(times) >= self.rounds:
+            if fresh is not None:
+                times, ids = (times + [ts])[-MAX_EDGES:], (ids + [e[3] for e in path] + [event.event_id])[-MAX_EDGES:]
+                cycles[cycle] = [times, ids]
+            if incident is None and fresh is not None and len(times) >= self.rounds:
                 members = sorted({(e[0], e[3], e[1]) for e in edges if e[3] in set(ids)})
                 incident = open_incident([(t, i, a, None) for t, i, a in members])
                 incident["cycle"] = cycle
@@ -71,17 +81,20 @@ class ReplyCycleDetector(KeyedDetector):
         state[key] = entry
         if not fired or incident is None:
             return []
-        ev = {"thread": key, "cycle": incident["cycle"].split(" -> "), "rounds": len(cycles[incident["cycle"]][0]),
+        rounds = len(cycles.get(incident["cycle"], [[]])[0])
+        ev = {"thread": key, "cycle": incident["cycle"].split(" -> "), "rounds": rounds,
               "window_seconds": self.window, "matches": evidence}
         return [finding(key, incident, event, ev)]
 
 
-def _path_back(edges: list[list[Any]], start: str, end: str, before: float, max_edges: int) -> list[list[Any]] | None:
+def _path_back(edges: list[list[Any]], start: str, end: str, before: float, max_edges: int,
+               skip: Collection[str] = ()) -> list[list[Any]] | None:
     """Edges start -> ... -> end, each later than the one before and all before `before`,
-    through 2..max_edges edges over distinct agents (a path of one edge is ping-pong)."""
+    through 2..max_edges edges over distinct agents (a path of one edge is ping-pong),
+    none of them an edge whose event id is in `skip`."""
     out_of: dict[str, list[list[Any]]] = {}
     for e in edges:
-        if e[0] <= before:
+        if e[0] <= before and e[3] not in skip:
             out_of.setdefault(e[1], []).append(e)
     if start not in out_of:
         return None

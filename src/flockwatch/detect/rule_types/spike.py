@@ -47,8 +47,8 @@ class SpikeDetector(KeyedDetector):
         entry = state.get(key) or {"t": ts, "start": bucket, "cur": 0, "mean": 0.0, "n": 0, "recent": [], "inc": None}
         if bucket > entry["start"]:
             self._roll(entry, bucket)
-        if any(r[1] == event.event_id for r in entry["recent"]):
-            return []
+        if any(r[1] == event.event_id for r in entry["recent"]) or event.event_id in entry.get("prev", ()):
+            return []  # a replay, also of the bucket before (a restarted worker re-reads across the turn)
         entry["cur"] += 1  # a late event (older bucket) counts toward the current one
         entry["t"] = max(entry["t"], ts)
         sample = sample_of(event)
@@ -79,4 +79,5 @@ class SpikeDetector(KeyedDetector):
         if empty > 0:
             entry["mean"] *= (1 - a) ** min(empty, 1000)
         entry["n"] += 1 + max(empty, 0)
+        entry["prev"] = [r[1] for r in entry["recent"]]
         entry["start"], entry["cur"], entry["recent"] = bucket, 0, []
