@@ -84,3 +84,17 @@ def test_everything_a_credential_rule_fires_on_is_redacted(repo_root) -> None:
             dumped = " ".join(a.model_dump_json() for a in alerts)
             for token in regex.findall(r"(?=[A-Za-z_/+=.-]*\d)[A-Za-z0-9_/+=.-]{16,}", raw["text"]):
                 assert token not in dumped, (rule.id, token)
+
+
+def test_memoised_redaction_gives_the_same_answer_and_stays_bounded() -> None:
+    from flockwatch.alerts import redact as mod
+
+    key = "my key is sk-proj-" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6" + " keep it safe"
+    first = mod.redact(key)
+    assert "A1b2C3d4E5f6G7h8" not in first
+    assert mod.redact(key) == first == mod._redact(key)  # from the memo, same text
+    long = "x " * 2000 + key  # longer than MEMO_MAX_CHARS: redacted, not remembered
+    assert "A1b2C3d4E5f6G7h8" not in mod.redact(long) and long not in mod._memo
+    for i in range(mod.MEMO_SIZE + 10):
+        mod.redact(f"sample text number {i}")
+    assert len(mod._memo) <= mod.MEMO_SIZE
