@@ -130,12 +130,29 @@ def decode(value: bytes) -> list[ForwardRecord] | Watermark:
         out = []
         for head, body in zip(lines[::2], lines[1::2]):
             meta = json.loads(head)
-            event = Event.model_validate_json(body)
+            event = _decoded_event(body)
             forwards = [Forward(str(rule_id), str(key), event, evidence) for rule_id, key, evidence in meta["f"]]
             out.append(ForwardRecord(int(meta["src"]), event, forwards))
         return out
     except (KeyError, TypeError, ValueError, ValidationError) as exc:
         raise ValueError(f"not a repartition record: {exc}") from None
+
+
+# An event forwarded to several partitions arrives once per partition, usually in the
+# same poll when one worker owns them: decode its body once. Events are not mutated
+# downstream (scan shares one Event between all rules the same way).
+EVENT_MEMO_SIZE = 4096
+_event_memo: dict[bytes, Event] = {}
+
+
+def _decoded_event(body: bytes) -> Event:
+    event = _event_memo.get(body)
+    if event is None:
+        event = Event.model_validate_json(body)
+        if len(_event_memo) >= EVENT_MEMO_SIZE:
+            _event_memo.clear()
+        _event_memo[body] = event
+    return event
 
 
 @dataclass(slots=True)
