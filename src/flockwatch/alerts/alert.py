@@ -59,7 +59,12 @@ class Alert(BaseModel):
         if other.fingerprint != self.fingerprint:
             raise ValueError("merge needs the same fingerprint")
         newer = other if (other.last_ts, other.count) >= (self.last_ts, self.count) else self
-        return Alert(
+        event_ids, distinct_events = _union(self.event_ids, other.event_ids)
+        agent_ids, _ = _union(self.agent_ids, other.agent_ids)
+        # Both sides are validated alerts and the merged fields are built from theirs, so
+        # no second validation: a growing incident is merged once per event in a batch,
+        # and validating two lists of hundreds of ids made merge ~100 µs.
+        return Alert.model_construct(
             alert_id=self.alert_id if self.first_ts <= other.first_ts else other.alert_id,
             fingerprint=self.fingerprint,
             rule_id=self.rule_id,
@@ -70,17 +75,17 @@ class Alert(BaseModel):
             title=newer.title,
             summary=newer.summary,
             tags=newer.tags,
-            event_ids=_union(self.event_ids, other.event_ids),
-            agent_ids=_union(self.agent_ids, other.agent_ids),
-            count=max(self.count, other.count, len(set(self.event_ids) | set(other.event_ids))),
+            event_ids=event_ids,
+            agent_ids=agent_ids,
+            count=max(self.count, other.count, distinct_events),
             first_ts=min(self.first_ts, other.first_ts),
             last_ts=max(self.last_ts, other.last_ts),
             evidence=newer.evidence,
         )
 
 
-def _union(a: list[str], b: list[str]) -> list[str]:
+def _union(a: list[str], b: list[str]) -> tuple[list[str], int]:
+    """The ids of both in first-seen order (at most MAX_IDS) and how many distinct there were."""
     seen = dict.fromkeys(a)
     seen.update(dict.fromkeys(b))
-    out = list(seen)
-    return out[:MAX_IDS]
+    return list(seen)[:MAX_IDS], len(seen)
