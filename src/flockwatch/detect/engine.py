@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from flockwatch.alerts.alert import Alert, alert_id_of, fingerprint_of, iso
 from flockwatch.alerts.redact import redact, redact_data
 from flockwatch.detect.compiled import CompiledPack, CompiledRule
-from flockwatch.detect.detector import Finding
+from flockwatch.detect.detector import Finding, Screen
 from flockwatch.detect.prefilter_index import PrefilterIndex
 from flockwatch.detect.repartition import Forward
 from flockwatch.detect.state import DictState, StateBackend
@@ -69,13 +69,26 @@ class Engine:
         # Per event type: rules that always run, and slot -> rules that need it.
         self._always: dict[str, list[int]] = {t: [] for t in EVENT_TYPES}
         self._by_slot: dict[str, dict[int, list[int]]] = {t: defaultdict(list) for t in EVENT_TYPES}
+        # Rules the prefilter cannot narrow but whose detector shares a screen with
+        # others (cue_score rules: one cue-bank scan per event): per event type and
+        # screen, screen slot -> rules. Only rules one of whose slots hit are asked.
+        screened: dict[str, dict[Screen, dict[int, list[int]]]] = {t: {} for t in EVENT_TYPES}
+        self._screened_ids: set[str] = set()
         for idx, rule in enumerate(self.rules):
+            screen = rule.detector.screen() if prefilter and rule.need is None else None
+            if screen is not None:
+                self._screened_ids.add(rule.id)
             for t in rule.events:
-                if rule.need is None:
+                if screen is not None:
+                    by_screen_slot = screened[t].setdefault(screen[0], defaultdict(list))
+                    for slot in screen[1]:
+                        by_screen_slot[slot].append(idx)
+                elif rule.need is None:
                     self._always[t].append(idx)
                 else:
                     for slot in rule.need:
                         self._by_slot[t][slot].append(idx)
+        self._screened = {t: [(s, dict(by)) for s, by in screened[t].items()] for t in EVENT_TYPES}
         self.stateful = [r for r in self.rules if r.detector.stateful]
         self.repartition = repartition
         # Rules whose keys do not follow the firehose's agent partitioning: forwarded.
@@ -125,7 +138,7 @@ class Engine:
 
     @property
     def always_evaluated(self) -> list[CompiledRule]:
-        return [r for r in self.rules if r.need is None]
+        return [r for r in self.rules if r.need is None and r.id not in self._screened_ids]
 
     def process(self, event: Event) -> list[Alert]:
         if self.metrics is None:
@@ -166,6 +179,13 @@ class Engine:
         chosen = set(self._always[t])
         for _field, slot in hits:
             chosen.update(by_slot.get(slot, ()))
+        for screen, by_screen_slot in self._screened[t]:
+            screen_hits = screen.hits(event)
+            maybe: set[int] = set()
+            for slot in screen_hits:
+                maybe.update(by_screen_slot.get(slot, ()))
+            rules = self.rules
+            chosen.update(idx for idx in maybe if rules[idx].detector.possible(screen_hits))
         return sorted(chosen)
 
     def _process(self, event: Event, depth: int) -> list[Alert]:
@@ -183,11 +203,12 @@ class Engine:
         rule_time = self._pending_rule_time
         t_pre = time.perf_counter()
         hits = self.prefilter.scan(event) if self.prefilter else None
+        candidates = self._candidates(event, hits)
         ctx = EvalContext(event=event, hits=hits)
         self._pending_time["_prefilter"] += time.perf_counter() - t_pre
         alerts: list[Alert] = []
         derived: list[Event] = []
-        for idx in self._candidates(event, hits):
+        for idx in candidates:
             rule = self.rules[idx]
             t_rule = time.perf_counter()
             try:

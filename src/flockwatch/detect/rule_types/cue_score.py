@@ -47,12 +47,42 @@ _REGEX_TIMEOUT = 0.05  # seconds per cue search; same budget as rule predicates
 
 
 class _LastEvent(threading.local):
-    # The engine runs every rule on one event before the next: remembering the
-    # last event's bank scan saves each further cue rule the lookups.
-    last: tuple[Event, tuple[str, ...], frozenset[int], TextViews | None] | None = None
+    last: tuple[Event, frozenset[int], TextViews | None] | None = None
 
 
-_memo = _LastEvent()
+class CueScreen:
+    """The cue-bank scan of one event's text (these fields), shared by every cue rule
+    that reads them. The engine asks it once per event (`hits`) and calls only the
+    rules whose slots were hit; those rules then read the same answer (`scan`): the
+    engine runs every rule on one event before the next, so remembering the last
+    event is enough."""
+
+    def __init__(self, fields: tuple[str, ...]):
+        self.fields = fields
+        self._last = _LastEvent()
+
+    def scan(self, event: Event) -> tuple[frozenset[int], TextViews | None]:
+        last = self._last.last
+        if last is not None and last[0] is event:
+            return last[1], last[2]
+        text = normalized_text(event, self.fields)
+        hits, views = BANK.scan(text) if text else (frozenset(), None)
+        self._last.last = (event, hits, views)
+        return hits, views
+
+    def hits(self, event: Event) -> frozenset[int]:
+        return self.scan(event)[0]
+
+
+_SCREENS: dict[tuple[str, ...], CueScreen] = {}
+_SCREENS_LOCK = threading.Lock()
+
+
+def screen_for(fields: tuple[str, ...]) -> CueScreen:
+    with _SCREENS_LOCK:
+        if fields not in _SCREENS:
+            _SCREENS[fields] = CueScreen(fields)
+        return _SCREENS[fields]
 
 
 @dataclass
@@ -92,6 +122,7 @@ class CueScoreDetector(Detector):
         if not isinstance(fields, list) or not fields or not all(f in STRING_FIELDS for f in fields):
             raise DetectorConfigError(f"fields must be a list of text fields ({', '.join(sorted(STRING_FIELDS))})")
         self.fields = tuple(fields)
+        self._screen = screen_for(self.fields)
         self.groups = self._groups(params.get("cues"))
         self.near = self._near(params.get("near") or {})
         self.context = self._context(params.get("context") or {})
@@ -197,6 +228,14 @@ class CueScoreDetector(Detector):
         return bands
 
     # ---- evaluation ----------------------------------------------------------
+    def screen(self) -> tuple[CueScreen, frozenset[int]]:
+        return self._screen, self._trigger_slots
+
+    def possible(self, hits: frozenset[int]) -> bool:
+        """The bank hits allow a finding: a trigger slot, and every slot of some requirement."""
+        return not (hits.isdisjoint(self._trigger_slots) or (
+            self._req_slots and not any(req <= hits for req in self._req_slots)))
+
     def _is_candidate(self, name: str, hits: frozenset[int], context: dict[str, bool]) -> bool:
         if name in self.groups:
             return self.groups[name].slot in hits
@@ -211,16 +250,8 @@ class CueScoreDetector(Detector):
         the RE2 hits and context first (free), then the cues of a requirement, then
         the other positive cues heaviest first while the lowest band is still
         reachable, and the negative cues only when the score would fire."""
-        memo = _memo.last
-        if memo is not None and memo[0] is event and memo[1] == self.fields:
-            hits, views = memo[2], memo[3]  # another cue rule already scanned this event
-        else:
-            text = normalized_text(event, self.fields)
-            hits, views = BANK.scan(text) if text else (frozenset(), None)
-            _memo.last = (event, self.fields, hits, views)
-        if hits.isdisjoint(self._trigger_slots) or (
-            self._req_slots and not any(req <= hits for req in self._req_slots)
-        ):
+        hits, views = self._screen.scan(event)  # usually already scanned for the engine
+        if not self.possible(hits):
             return None
         context = {}
         if self.context:
