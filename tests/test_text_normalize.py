@@ -51,3 +51,12 @@ def test_leet_tolerant_pattern_matches_leetspeak_but_keeps_regex_syntax() -> Non
     assert not regex.search(pattern, "ignored previous instructions")
     # escapes, classes, group headers and counted repeats are untouched
     assert leet_tolerant(r"\s\b[a-z](?P<name>x){2,3}(?<!not )") == r"\s\b[a-z](?P<name>x){2,3}(?<!n[o0][t7+] )"
+
+
+def test_lone_surrogate_does_not_crash_normalisation_or_the_bank() -> None:
+    # json.loads accepts "\ud800"; such a post once raised UnicodeEncodeError here
+    from flockwatch.detect.cues import project
+
+    text = normalize("x \ud800 s e n d")
+    assert text == "x \ud800 send"
+    assert project(text) == b"x \x80 send"

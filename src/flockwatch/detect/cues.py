@@ -21,8 +21,8 @@ a leet-folded copy (a byte `translate`), which keeps the DFA small.
 
 from __future__ import annotations
 
+import codecs
 import logging
-import re
 import threading
 from dataclasses import dataclass, field
 
@@ -32,6 +32,7 @@ import regex
 from flockwatch.detect.cue_re2 import CueTranslationError, cue_hint, cue_to_re2
 from flockwatch.rules.redos import backtracking_problem
 from flockwatch.text.leet import leet_tolerant
+from flockwatch.text.re2_bytes import all_spans, first_span
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,21 @@ _FOLD_I = bytes.maketrans(b"0134578@$!|+9", b"oieastbasiitg")
 _FOLD_L = bytes.maketrans(b"0134578@$!|+9", b"oleastbasiltg")
 
 
-_BEYOND_LATIN1 = re.compile("[^\x00-\xff]+")
+def _beyond_latin1(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeEncodeError)
+    return "\x80" * (exc.end - exc.start), exc.end
+
+
+# The encoder calls this once per run of characters Latin-1 lacks (and lone
+# surrogates): half the cost of finding the runs with a regex first.
+codecs.register_error("flockwatch.beyond_latin1", _beyond_latin1)
 
 
 def project(text: str) -> bytes:
     """The Latin-1 projection the bank scans (non-Latin-1 characters -> 0x80)."""
     if text.isascii():
         return text.encode("ascii")
-    return _BEYOND_LATIN1.sub(lambda m: "\x80" * len(m.group(0)), text).encode("latin-1")
+    return text.encode("latin-1", "flockwatch.beyond_latin1")
 
 
 class CueError(ValueError):
@@ -150,20 +158,23 @@ class CueBank:
         rset = self._compiled()
         if memo is not None and memo[0] is text and memo[1] is rset:
             return memo[2], memo[3]
-        hits: set[int] = set()
-        views: list[bytes] = []
-        if text:
+        match = rset._set.Match  # the raw Set: the wrapper's dispatch costs as much as a short scan
+        if not text:
+            frozen, tv = frozenset(), TextViews(text, ())
+        else:
             data = project(text)
-            views.append(data)
-            hits.update(rset.Match(data) or ())
-            if _LEET_SLOT in hits:
-                views.append(data.translate(_FOLD_I))
+            found = match(data)
+            if _LEET_SLOT not in found:
+                frozen, tv = frozenset(found), TextViews(text, (data,))
+            else:
+                views = [data, data.translate(_FOLD_I)]
                 if b"1" in data or b"|" in data:
                     views.append(data.translate(_FOLD_L))
+                hits = set(found)
                 for view in views[1:]:
-                    hits.update(rset.Match(view) or ())
+                    hits.update(match(view))
                 hits.discard(_LEET_SLOT)
-        frozen, tv = frozenset(hits), TextViews(text, tuple(views))
+                frozen, tv = frozenset(hits), TextViews(text, tuple(views))
         self._memo.last = (text, rset, frozen, tv)
         return frozen, tv
 
@@ -205,11 +216,11 @@ class _LangMatcher:
         if self.exact is not None:
             for view in tv.views:
                 if first_only:
-                    m = self.exact.search(view)
-                    if m is not None:
-                        return [m.span()]
+                    span = first_span(self.exact, view)
+                    if span is not None:
+                        return [span]
                 else:
-                    out.extend(m.span() for m in self.exact.finditer(view))
+                    out.extend(all_spans(self.exact, view))
         if self.fallback is not None:
             if first_only:
                 m = self.fallback.search(tv.text, timeout=timeout)

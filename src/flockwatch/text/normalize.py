@@ -35,6 +35,8 @@ from urllib.parse import unquote
 
 import re2
 
+from flockwatch.text.re2_bytes import first_span
+
 # Characters that render as nothing: zero-width space/joiners, direction marks and
 # isolates, word joiner and invisible operators, BOM, soft hyphen, Hangul fillers,
 # Mongolian vowel separator, variation selectors. Deleted outright.
@@ -120,7 +122,7 @@ def _fold_unicode(text: str) -> str:
     for char, replacement in _COMMON:
         if char in text:
             text = text.replace(char, replacement)
-    if _foldable().search(text.encode("utf-8", "surrogatepass")):
+    if first_span(_foldable(), text.encode("utf-8", "surrogatepass")) is not None:
         text = text.translate(_fold_ords())
     if _ACCENTED.search(text):
         text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
@@ -142,6 +144,7 @@ def normalize(text: str | None) -> str:
         text = text.lower()
     else:
         text = _fold_unicode(text).casefold()
-    if _SPACED_HINT.search(text):
+    # (surrogatepass: a lone surrogate from a JSON escape must not crash the search)
+    if first_span(_SPACED_HINT, text.encode("utf-8", "surrogatepass")) is not None:
         text = _SPACED.sub(_join_spaced, text)
     return text
