@@ -84,3 +84,30 @@ def test_everything_a_credential_rule_fires_on_is_redacted(repo_root) -> None:
             dumped = " ".join(a.model_dump_json() for a in alerts)
             for token in regex.findall(r"(?=[A-Za-z_/+=.-]*\d)[A-Za-z0-9_/+=.-]{16,}", raw["text"]):
                 assert token not in dumped, (rule.id, token)
+
+
+def test_seed_pre_check_never_hides_a_run() -> None:
+    """`find_seed_phrases` skips the exact walk when `may_hold_seed_phrase` says no;
+    on random mixes of list words, other words, numbering and punctuation the
+    answer must be the exact walk's."""
+    import random
+
+    from flockwatch.text.secrets import _seed_runs, may_hold_seed_phrase, seed_words
+
+    rnd = random.Random(11)
+    listed = sorted(seed_words())[:400]
+    others = ["the", "moltbook", "xyzzy", "Über", "ok", "API"]
+    gaps = [" ", ", ", "\n", " 3. ", " - ", "; ", "  ", " 12) "]
+    fired = 0
+    for _ in range(3000):
+        n = rnd.randint(0, 30)
+        tokens = [rnd.choice(listed if rnd.random() < 0.9 else others) for _ in range(n)]
+        tokens = [t.capitalize() if rnd.random() < 0.1 else t for t in tokens]
+        text = "".join(t + rnd.choice(gaps) for t in tokens)
+        for min_words in (8, 12):
+            want = _seed_runs(text, min_words)
+            assert find_seed_phrases(text, min_words) == want, text
+            if want:
+                fired += 1
+                assert may_hold_seed_phrase(text, min_words)
+    assert fired > 100  # the mix does produce runs, so the equality above means something

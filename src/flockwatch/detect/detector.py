@@ -86,10 +86,12 @@ class Detector(ABC):
 
     def screen(self) -> tuple[Screen, frozenset[int]] | None:
         """A shared pre-test, and the slots of which at least one must be among its hits
-        for `add_data` to find anything; None: no such test. The engine runs the screen
-        once per event and skips the rules it rules out (with `possible`) without
-        calling them: with a dozen rules of one type on every event, the calls alone
-        would cost more than the scan they share."""
+        for `add_data` to find anything; None: no such test. For rules the prefilter
+        cannot narrow, the engine runs the screen once per event and skips the rules it
+        rules out (with `possible`) without calling them: with a dozen rules of one
+        type on every event, the calls alone would cost more than the scan they share.
+        For rules the prefilter picked, the screen runs only then, before the
+        condition, and drops the rule if `possible` says so."""
         return None
 
     def possible(self, hits: frozenset[int]) -> bool:

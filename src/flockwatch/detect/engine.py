@@ -74,8 +74,15 @@ class Engine:
         # screen, screen slot -> rules. Only rules one of whose slots hit are asked.
         screened: dict[str, dict[Screen, dict[int, list[int]]]] = {t: {} for t in EVENT_TYPES}
         self._screened_ids: set[str] = set()
+        # Rules the prefilter picks that also have a screen (seed_phrase: are there
+        # twelve BIP-39 words in a row?): the screen runs only when the prefilter
+        # picked them, and drops them before their condition is evaluated.
+        self._post_screen: dict[int, Screen] = {}
         for idx, rule in enumerate(self.rules):
-            screen = rule.detector.screen() if prefilter and rule.need is None else None
+            screen = rule.detector.screen() if prefilter else None
+            if screen is not None and rule.need is not None:
+                self._post_screen[idx] = screen[0]
+                screen = None
             if screen is not None:
                 self._screened_ids.add(rule.id)
             for t in rule.events:
@@ -179,12 +186,17 @@ class Engine:
         chosen = set(self._always[t])
         for _field, slot in hits:
             chosen.update(by_slot.get(slot, ()))
+        rules = self.rules
+        post_screen = self._post_screen
+        if post_screen and not chosen.isdisjoint(post_screen):
+            for idx in [i for i in chosen if i in post_screen]:
+                if not rules[idx].detector.possible(post_screen[idx].hits(event)):
+                    chosen.discard(idx)
         for screen, by_screen_slot in self._screened[t]:
             screen_hits = screen.hits(event)
             maybe: set[int] = set()
             for slot in screen_hits:
                 maybe.update(by_screen_slot.get(slot, ()))
-            rules = self.rules
             chosen.update(idx for idx in maybe if rules[idx].detector.possible(screen_hits))
         return sorted(chosen)
 
