@@ -24,7 +24,7 @@ from __future__ import annotations
 import codecs
 import logging
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import re2
 import regex
@@ -211,9 +211,10 @@ class _LangMatcher:
     exact: re2._Regexp | None
     fallback: regex.Pattern[str] | None
 
-    def spans(self, tv: TextViews, timeout: float, first_only: bool) -> list[tuple[int, int]]:
+    def spans(self, tv: TextViews, timeout: float, first_only: bool, exact: bool = True) -> list[tuple[int, int]]:
+        """`exact=False`: the caller knows the exact patterns match nowhere."""
         out: list[tuple[int, int]] = []
-        if self.exact is not None:
+        if exact and self.exact is not None:
             for view in tv.views:
                 if first_only:
                     span = first_span(self.exact, view)
@@ -229,46 +230,118 @@ class _LangMatcher:
         return sorted(set(out))
 
 
-@dataclass
-class CueGroup:
-    """A named group of patterns, one matcher per language."""
+class _Last(threading.local):
+    tv: TextViews | None = None
+    first: tuple[str, tuple[int, int]] | None = None
+    has_first = False
+    spans: list[tuple[int, int]] | None = None
 
-    name: str
-    weight: float
-    langs: dict[str, _LangMatcher] = field(default_factory=dict)
-    slot: int = -1
 
-    @classmethod
-    def build(cls, name: str, weight: float, patterns: dict[str, list[str]], bank: CueBank) -> CueGroup:
-        group = cls(name, weight)
+def _exact_re2(patterns: list[str]) -> re2._Regexp:
+    return re2.compile("|".join(f"(?:{cue_to_re2(p)})" for p in patterns).encode("latin-1"), _latin1_options())
+
+
+class _GroupMatcher:
+    """The per-language matchers of one set of patterns. Shared by every cue group,
+    of any rule, that declares the same patterns per language (`warning_frame`,
+    `destination`... recur across a pack), and answering each question once per
+    text: every rule of an event reads the same `TextViews`."""
+
+    def __init__(self, patterns: dict[str, list[str]]):
+        self.langs: dict[str, _LangMatcher] = {}
+        exact_all: list[str] = []
         for lang, items in patterns.items():
             for p in items:
                 check_cue_pattern(p)
             exact = [p for p in items if not any(tok in p for tok in _LOOKAROUND)]
             rest = [p for p in items if p not in exact]
             try:
-                compiled = (re2.compile("|".join(f"(?:{cue_to_re2(p)})" for p in exact).encode("latin-1"),
-                                        _latin1_options()) if exact else None)
+                compiled = _exact_re2(exact) if exact else None
             except (CueTranslationError, re2.error) as exc:
                 raise CueError(f"{lang}: {exc}") from None
             fallback = regex.compile(leet_tolerant(_alternation(rest)), regex.V0) if rest else None
-            group.langs[lang] = _LangMatcher(compiled, fallback)
+            self.langs[lang] = _LangMatcher(compiled, fallback)
+            exact_all.extend(exact)
+        # Every language's exact patterns in one regex: most confirmations fail, and
+        # one scan then answers for all languages at once instead of one per language.
+        several = sum(m.exact is not None for m in self.langs.values()) > 1
+        self.any_exact = _exact_re2(exact_all) if several else None
+        self._last = _Last()
+
+    def _exact_possible(self, tv: TextViews) -> bool:
+        return self.any_exact is None or any(first_span(self.any_exact, v) is not None for v in tv.views)
+
+    def _memo(self, tv: TextViews) -> _Last:
+        last = self._last
+        if last.tv is not tv:
+            last.tv, last.has_first, last.first, last.spans = tv, False, None, None
+        return last
+
+    def first(self, tv: TextViews, timeout: float) -> tuple[str, tuple[int, int]] | None:
+        """The first language (in declaration order) with a match, and its first span."""
+        last = self._memo(tv)
+        if not last.has_first:
+            found: tuple[str, tuple[int, int]] | None = None
+            exact = self._exact_possible(tv)
+            for lang, matcher in self.langs.items():
+                spans = matcher.spans(tv, timeout, first_only=True, exact=exact)
+                if spans:
+                    found = (lang, spans[0])
+                    break
+            last.first, last.has_first = found, True
+        return last.first
+
+    def spans(self, tv: TextViews, timeout: float) -> list[tuple[int, int]]:
+        last = self._memo(tv)
+        if last.spans is None:
+            exact = self._exact_possible(tv)
+            out: list[tuple[int, int]] = []
+            for matcher in self.langs.values():
+                out.extend(matcher.spans(tv, timeout, first_only=False, exact=exact))
+            last.spans = sorted(set(out))[:_MAX_SPANS]
+        return last.spans
+
+
+_MATCHERS: dict[tuple[tuple[str, tuple[str, ...]], ...], _GroupMatcher] = {}
+_MATCHERS_LOCK = threading.Lock()
+
+
+def _matcher_for(patterns: dict[str, list[str]]) -> _GroupMatcher:
+    key = tuple((lang, tuple(items)) for lang, items in patterns.items())
+    with _MATCHERS_LOCK:
+        if key not in _MATCHERS:
+            _MATCHERS[key] = _GroupMatcher(patterns)
+        return _MATCHERS[key]
+
+
+@dataclass
+class CueGroup:
+    """A named group of patterns, one matcher per language."""
+
+    name: str
+    weight: float
+    matcher: _GroupMatcher | None = None
+    slot: int = -1
+
+    @property
+    def langs(self) -> dict[str, _LangMatcher]:
+        return self.matcher.langs if self.matcher is not None else {}
+
+    @classmethod
+    def build(cls, name: str, weight: float, patterns: dict[str, list[str]], bank: CueBank) -> CueGroup:
+        group = cls(name, weight, _matcher_for(patterns))
         group.slot = bank.slot([p for items in patterns.values() for p in items])
         return group
 
     def search(self, tv: TextViews, timeout: float) -> CueMatch | None:
-        for lang, matcher in self.langs.items():
-            found = matcher.spans(tv, timeout, first_only=True)
-            if found:
-                start, end = found[0]
-                return CueMatch(self.name, self.weight, _snip(tv.text[start:end]), lang)
-        return None
+        found = self.matcher.first(tv, timeout) if self.matcher is not None else None
+        if found is None:
+            return None
+        lang, (start, end) = found
+        return CueMatch(self.name, self.weight, _snip(tv.text[start:end]), lang)
 
     def spans(self, tv: TextViews, timeout: float) -> list[tuple[int, int]]:
-        out: list[tuple[int, int]] = []
-        for matcher in self.langs.values():
-            out.extend(matcher.spans(tv, timeout, first_only=False))
-        return sorted(set(out))[:_MAX_SPANS]
+        return self.matcher.spans(tv, timeout) if self.matcher is not None else []
 
 
 # Between the two halves of a near pair: no newline and no sentence end ('.', '!' or

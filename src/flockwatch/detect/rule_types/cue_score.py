@@ -135,6 +135,18 @@ class CueScoreDetector(Detector):
         # Events that hit none of these can be dropped with one C-level set test.
         self._trigger_slots = (frozenset().union(*self._req_slots) if self.require and all(self._req_slots)
                                else frozenset(g.slot for g in self.groups.values() if g.weight > 0))
+        # Evaluation plans, so that scoring an event is subset tests on the hits: each
+        # cue with the slots that make it a candidate (groups, then near pairs, in
+        # declaration order; the positive ones also heaviest first, a stable sort), and
+        # each requirement with its slots and the context names it needs.
+        cues = [*self.groups.values(), *self.near.values()]
+        self._cue_by_name: dict[str, CueGroup | NearCue] = {c.name: c for c in cues}
+        self._cue_plan = [(c, frozenset(self._slots_of(c.name))) for c in cues]
+        self._positive_plan = sorted(((c, slots) for c, slots in self._cue_plan if c.weight > 0),
+                                     key=lambda plan: -plan[0].weight)
+        context_names = {c.name for c in self.context}
+        self._req_plan = [(req, slots, tuple(n for n in req if n in context_names))
+                          for req, slots in zip(self.require, self._req_slots)]
 
     def _slots_of(self, name: str) -> tuple[int, ...]:
         if name in self.groups:
@@ -236,13 +248,6 @@ class CueScoreDetector(Detector):
         return not (hits.isdisjoint(self._trigger_slots) or (
             self._req_slots and not any(req <= hits for req in self._req_slots)))
 
-    def _is_candidate(self, name: str, hits: frozenset[int], context: dict[str, bool]) -> bool:
-        if name in self.groups:
-            return self.groups[name].slot in hits
-        if name in self.near:
-            return self.near[name].candidate(hits)
-        return context.get(name, False)
-
     def score(self, event: Event) -> tuple[float, list[CueMatch]] | None:
         """Score an event; None when it cannot reach the lowest band or a requirement.
 
@@ -253,19 +258,19 @@ class CueScoreDetector(Detector):
         hits, views = self._screen.scan(event)  # usually already scanned for the engine
         if not self.possible(hits):
             return None
-        context = {}
+        context: dict[str, bool] = {}
         if self.context:
             ctx = EvalContext(event=event)
             context = {c.name: c.node.eval(ctx) for c in self.context}
-        feasible = [req for req in self.require if all(self._is_candidate(n, hits, context) for n in req)]
+        feasible = [req for req, slots, needs in self._req_plan
+                    if slots <= hits and all(context[n] for n in needs)]
         if self.require and not feasible:
             return None
-        cands: list[CueGroup | NearCue] = [g for g in self.groups.values() if g.slot in hits]
-        cands += [n for n in self.near.values() if n.candidate(hits)]
         ctx_score = sum(c.weight for c in self.context if context[c.name])
-        positive = sorted((c for c in cands if c.weight > 0), key=lambda c: -c.weight)
+        positive = [c for c, slots in self._positive_plan if slots <= hits]
         if ctx_score + sum(c.weight for c in positive) < self.min_score:
             return None  # even if every candidate confirmed, too low
+        cands = [c for c, slots in self._cue_plan if slots <= hits]
         found: dict[str, CueMatch | None] = {}
 
         def confirm(cand: CueGroup | NearCue) -> CueMatch | None:
@@ -277,7 +282,7 @@ class CueScoreDetector(Detector):
                     found[cand.name] = None
             return found[cand.name]
 
-        by_name = {c.name: c for c in cands}
+        by_name = self._cue_by_name  # (a feasible requirement names candidates only)
         if self.require and not any(
             all(context[n] if n in context else confirm(by_name[n]) is not None for n in req) for req in feasible
         ):
