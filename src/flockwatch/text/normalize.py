@@ -116,9 +116,27 @@ _COMMON = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'), (
            ("\u2013", "-"), ("\ufe0f", ""), ("\u200d", ""), ("\u200b", ""))
 
 
+# The compatibility characters that keep real posts from being NFKC already: the
+# fullwidth punctuation of Chinese and Japanese text, the ellipsis, no-break spaces.
+# NFKC of a long CJK post costs ~30 us; replacing these by their NFKD first (at C
+# speed) usually leaves a text that is NFKC as it stands. Exact: NFKC(s) is the
+# composition of NFKD(s), and NFKD(s) does not change when a character is replaced
+# by its own full decomposition.
+_WIDE = tuple((c, unicodedata.normalize("NFKD", c)) for c in
+              "\uff0c\uff1a\uff1f\uff01\uff08\uff09\u2026\uff1b\u00a0\u202f\u3000")
+
+
+def _nfkc(text: str) -> str:
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    for char, decomposed in _WIDE:
+        if char in text:
+            text = text.replace(char, decomposed)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
 def _fold_unicode(text: str) -> str:
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
+    text = _nfkc(text)
     for char, replacement in _COMMON:
         if char in text:
             text = text.replace(char, replacement)
