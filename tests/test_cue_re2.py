@@ -51,3 +51,15 @@ def test_hint_is_literal_when_it_can_be() -> None:
 def test_untranslatable_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(CueTranslationError):
         cue_to_re2(pattern)
+
+
+def test_projection_maps_each_character_beyond_latin1_to_0x80() -> None:
+    import random
+
+    from flockwatch.detect.cues import project
+
+    rnd = random.Random(9)
+    pool = ["a", "?", " ", "é", "\x80", "\xff", "漢", "😀", "\ud800", "ß", "—"]
+    for _ in range(5000):
+        text = "".join(rnd.choice(pool) for _ in range(rnd.randint(0, 10)))
+        assert project(text) == bytes(ord(c) if ord(c) < 256 else 0x80 for c in text), repr(text)

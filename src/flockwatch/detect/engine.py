@@ -96,6 +96,7 @@ class Engine:
                     for slot in rule.need:
                         self._by_slot[t][slot].append(idx)
         self._screened = {t: [(s, dict(by)) for s, by in screened[t].items()] for t in EVENT_TYPES}
+        self._possible = [rule.detector.possible for rule in self.rules]
         self.stateful = [r for r in self.rules if r.detector.stateful]
         self.repartition = repartition
         # Rules whose keys do not follow the firehose's agent partitioning: forwarded.
@@ -186,18 +187,22 @@ class Engine:
         chosen = set(self._always[t])
         for _field, slot in hits:
             chosen.update(by_slot.get(slot, ()))
-        rules = self.rules
+        possible = self._possible
         post_screen = self._post_screen
         if post_screen and not chosen.isdisjoint(post_screen):
             for idx in [i for i in chosen if i in post_screen]:
-                if not rules[idx].detector.possible(post_screen[idx].hits(event)):
+                if not possible[idx](post_screen[idx].hits(event)):
                     chosen.discard(idx)
         for screen, by_screen_slot in self._screened[t]:
             screen_hits = screen.hits(event)
             maybe: set[int] = set()
             for slot in screen_hits:
-                maybe.update(by_screen_slot.get(slot, ()))
-            chosen.update(idx for idx in maybe if rules[idx].detector.possible(screen_hits))
+                rules_of_slot = by_screen_slot.get(slot)
+                if rules_of_slot is not None:
+                    maybe.update(rules_of_slot)
+            for idx in maybe:
+                if idx not in chosen and possible[idx](screen_hits):
+                    chosen.add(idx)
         return sorted(chosen)
 
     def _process(self, event: Event, depth: int) -> list[Alert]:
