@@ -32,6 +32,7 @@ import regex
 from flockwatch.detect.cue_re2 import CueTranslationError, cue_hint, cue_to_re2
 from flockwatch.rules.redos import backtracking_problem
 from flockwatch.text.leet import leet_tolerant
+from flockwatch.text.normalize import SPACED_HINT_LATIN1, join_spaced
 from flockwatch.text.re2_bytes import all_spans, first_span
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def _latin1_options() -> re2.Options:
 # It is the bank Set's slot 0, so the same pass answers it.
 _LEET_HINT = rb"[g-z][0134578]|[0134578][g-z]|[a-z][@$!|][a-z]"
 _LEET_SLOT = 0
+_SPACED_SLOT = 1  # normalize's spaced-letters hint: also answered by the bank's pass
 _FOLD_I = bytes.maketrans(b"0134578@$!|+9", b"oieastbasiitg")
 _FOLD_L = bytes.maketrans(b"0134578@$!|+9", b"oleastbasiltg")
 
@@ -117,13 +119,13 @@ class CueBank:
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}
-        self._re2: list[bytes] = [_LEET_HINT]  # slot 0: the leet hint, never a group
+        self._re2: list[bytes] = [_LEET_HINT, SPACED_HINT_LATIN1]  # slots 0 and 1: never a group
         self._set: re2.Set | None = None
         self._lock = threading.Lock()
         self._memo = threading.local()
 
     def __len__(self) -> int:
-        return len(self._re2) - 1
+        return len(self._re2) - 2
 
     def slot(self, patterns: list[str]) -> int:
         """Register a cue group's patterns (plain, not leet-widened); returns its slot.
@@ -155,6 +157,26 @@ class CueBank:
                 self._set = s
             return self._set
 
+    def _scan(self, text: str, rset: re2.Set) -> tuple[frozenset[int], TextViews, bool]:
+        """Group slots hit, views, and whether the spaced-letters hint matched the
+        plain projection (the leet-folded views must not count for that)."""
+        match = rset._set.Match  # the raw Set: the wrapper's dispatch costs as much as a short scan
+        data = project(text)
+        found = match(data)
+        spaced = _SPACED_SLOT in found
+        if _LEET_SLOT in found:
+            views = [data, data.translate(_FOLD_I)]
+            if b"1" in data or b"|" in data:
+                views.append(data.translate(_FOLD_L))
+            hits = set(found)
+            for view in views[1:]:
+                hits.update(match(view))
+            hits.discard(_LEET_SLOT)
+            hits.discard(_SPACED_SLOT)
+            return frozenset(hits), TextViews(text, tuple(views)), spaced
+        frozen = frozenset(found)
+        return (frozen - {_SPACED_SLOT} if spaced else frozen), TextViews(text, (data,)), spaced
+
     def scan(self, text: str) -> tuple[frozenset[int], TextViews]:
         """Slots whose group may match `text`, and the views to confirm them on. The
         last answer is remembered: the rules of one event ask about the same string."""
@@ -162,24 +184,28 @@ class CueBank:
         rset = self._compiled()
         if memo is not None and memo[0] is text and memo[1] is rset:
             return memo[2], memo[3]
-        match = rset._set.Match  # the raw Set: the wrapper's dispatch costs as much as a short scan
         if not text:
             frozen, tv = frozenset(), TextViews(text, ())
         else:
-            data = project(text)
-            found = match(data)
-            if _LEET_SLOT not in found:
-                frozen, tv = frozenset(found), TextViews(text, (data,))
-            else:
-                views = [data, data.translate(_FOLD_I)]
-                if b"1" in data or b"|" in data:
-                    views.append(data.translate(_FOLD_L))
-                hits = set(found)
-                for view in views[1:]:
-                    hits.update(match(view))
-                hits.discard(_LEET_SLOT)
-                frozen, tv = frozenset(hits), TextViews(text, tuple(views))
+            frozen, tv, _ = self._scan(text, rset)
         self._memo.last = (text, rset, frozen, tv)
+        return frozen, tv
+
+    def scan_normalising(self, folded: str) -> tuple[frozenset[int], TextViews]:
+        """`scan(normalize(x))` given `folded = text.normalize.fold(x)`, non-empty: the
+        pass over `folded` also tests the spaced-letters hint, and only when it
+        matches (and joining changes the text) is the joined text scanned again. The
+        common text costs one RE2 pass instead of two. `tv.text` is the normalised text."""
+        memo = getattr(self._memo, "last", None)
+        rset = self._compiled()
+        if memo is not None and memo[0] is folded and memo[1] is rset:
+            return memo[2], memo[3]  # (remembered only when folded is the normalised text)
+        frozen, tv, spaced = self._scan(folded, rset)
+        if spaced:
+            joined = join_spaced(folded)
+            if joined != folded:
+                return self.scan(joined)
+        self._memo.last = (folded, rset, frozen, tv)
         return frozen, tv
 
 

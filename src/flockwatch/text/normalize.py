@@ -153,16 +153,33 @@ def _join_spaced(m: re.Match[str]) -> str:
     return "".join(letters) if sum(c.isalpha() for c in letters) >= 2 else s
 
 
-def normalize(text: str | None) -> str:
-    """Canonical lowercase form of `text` for cue matching."""
+# `_SPACED_HINT` over the Latin-1 projection the cue bank scans (one byte per
+# character: '·' is 0xb7, anything beyond Latin-1 is 0x80, which like any
+# non-ASCII character is in [^a-z0-9] and in no other class here): the bank's one
+# Set pass answers it with the cues (`cues.CueBank.scan_normalising`).
+SPACED_HINT_LATIN1 = rb"(?:^|[^a-z0-9])[a-z0-9@$][ .\-_*\xb7]{1,3}[a-z0-9@$][ .\-_*\xb7]{1,3}[a-z0-9@$](?:[^a-z0-9]|$)"
+
+
+def fold(text: str | None) -> str:
+    """`normalize` up to (not including) joining spaced-out letters: steps 1-3."""
     if not text:
         return ""
     text = _unescape(text)
     if text.isascii():
-        text = text.lower()
-    else:
-        text = _fold_unicode(text).casefold()
+        return text.lower()
+    return _fold_unicode(text).casefold()
+
+
+def join_spaced(text: str) -> str:
+    """Step 4: spaced-out letters joined. Only worth calling when `_SPACED_HINT`
+    (or `SPACED_HINT_LATIN1` on the projection) matches; otherwise a no-op."""
+    return _SPACED.sub(_join_spaced, text)
+
+
+def normalize(text: str | None) -> str:
+    """Canonical lowercase form of `text` for cue matching."""
+    text = fold(text)
     # (surrogatepass: a lone surrogate from a JSON escape must not crash the search)
-    if first_span(_SPACED_HINT, text.encode("utf-8", "surrogatepass")) is not None:
-        text = _SPACED.sub(_join_spaced, text)
+    if text and first_span(_SPACED_HINT, text.encode("utf-8", "surrogatepass")) is not None:
+        text = join_spaced(text)
     return text

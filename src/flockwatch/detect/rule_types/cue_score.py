@@ -39,7 +39,8 @@ from flockwatch.ingest.event import TEXT_FIELDS, Event
 from flockwatch.rules.conditions import ConditionCompiler, ConditionError, EvalContext, Node
 from flockwatch.rules.fields import STRING_FIELDS
 from flockwatch.rules.spec import SEVERITIES
-from flockwatch.text.event_text import normalized_text
+from flockwatch.text.event_text import field_text
+from flockwatch.text.normalize import fold
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +66,9 @@ class CueScreen:
         last = self._last.last
         if last is not None and last[0] is event:
             return last[1], last[2]
-        text = normalized_text(event, self.fields)
-        hits, views = BANK.scan(text) if text else (frozenset(), None)
+        # normalize() but for its last step, which the bank's pass tests for itself
+        folded = fold(field_text(event, self.fields))
+        hits, views = BANK.scan_normalising(folded) if folded else (frozenset(), None)
         self._last.last = (event, hits, views)
         return hits, views
 
