@@ -99,6 +99,22 @@ def _foldable() -> re2._Regexp:
     return re2.compile(("[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(_fold_table())) + "]").encode(), opts)
 
 
+_FOLDABLE_SLOT, _ACCENTED_SLOT = 0, 1
+
+
+@lru_cache(maxsize=1)
+def _foldable_or_accented() -> re2._re2.Set:
+    """`_foldable`'s class and `_ACCENTED`'s in one RE2 Set: one pass over the UTF-8
+    text answers both (the `re` scan for accents cost as much as the rest of folding)."""
+    opts = re2.Options()
+    opts.max_mem = 64 << 20
+    s = re2.Set.SearchSet(opts)
+    s.Add(_foldable().pattern)
+    s.Add(b"[\\x{c0}-\\x{24f}\\x{1e00}-\\x{1eff}]")  # = _ACCENTED
+    s.Compile()
+    return s._set
+
+
 def _unescape(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
@@ -140,9 +156,13 @@ def _fold_unicode(text: str) -> str:
     for char, replacement in _COMMON:
         if char in text:
             text = text.replace(char, replacement)
-    if first_span(_foldable(), text.encode("utf-8", "surrogatepass")) is not None:
+    found = _foldable_or_accented().Match(text.encode("utf-8", "surrogatepass"))
+    if _FOLDABLE_SLOT in found:
         text = text.translate(_fold_ords())
-    if _ACCENTED.search(text):
+        accented = _ACCENTED.search(text) is not None  # (folding maps to ASCII: it may remove accents)
+    else:
+        accented = _ACCENTED_SLOT in found
+    if accented:
         text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return text
 
