@@ -17,6 +17,13 @@ is refused at load time rather than evaluated on every event. Leetspeak: the
 `regex` side uses leet-widened patterns (`text.leet`); the RE2 side scans the
 plain projection and, when the text has letters and leet digits side by side, also
 a leet-folded copy (a byte `translate`), which keeps the DFA small.
+
+The same Set pass answers two questions that are not groups: does the text look
+leet (slot 0), and does it have spaced-out letters for `normalize` to join (slot 1,
+`scan_normalising`). The engine asks the bank once per event, through
+`cue_score.CueScreen`, and calls only the rules its hits allow. Groups declaring
+the same patterns (in any rule) share one `_GroupMatcher`, which answers each
+confirmation once per text.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ inline rule tests.
 Per event: one prefilter pass over the text fields; then only the rules whose
 required patterns were hit (or that cannot be prefiltered) have their conditions
 evaluated with the `regex` module; matches go through exceptions to the rule's
-detector; findings become alerts. Decoded content that a detector hands back
+detector; findings become alerts. Rule types may share a cheaper per-event test
+(`Detector.screen`: the cue bank for `cue_score`, a BIP-39 run for `seed_phrase`)
+that rules out rules before they are called; its time counts as prefilter time. Decoded content that a detector hands back
 (`Finding.derived`) is fed through every rule again, up to `max_depth`.
 
 With `repartition=True`, stateful rules whose state is not keyed by agent are not
