@@ -247,6 +247,13 @@ class _LangMatcher:
 
     exact: re2._Regexp | None
     fallback: regex.Pattern[str] | None
+    # The fallback's own RE2 translation (look-arounds dropped, so a superset) over the
+    # plain projection of the same text: where it finds nothing, the `regex` search,
+    # ten times slower on a long post, cannot find anything either.
+    fallback_hint: re2._Regexp | None = None
+
+    def _fallback_possible(self, tv: TextViews) -> bool:
+        return self.fallback_hint is None or not tv.views or first_span(self.fallback_hint, tv.views[0]) is not None
 
     def spans(self, tv: TextViews, timeout: float, first_only: bool, exact: bool = True) -> list[tuple[int, int]]:
         """`exact=False`: the caller knows the exact patterns match nowhere."""
@@ -259,7 +266,7 @@ class _LangMatcher:
                         return [span]
                 else:
                     out.extend(all_spans(self.exact, view))
-        if self.fallback is not None:
+        if self.fallback is not None and self._fallback_possible(tv):
             if first_only:
                 m = self.fallback.search(tv.text, timeout=timeout)
                 return [m.span()] if m is not None else out
@@ -297,7 +304,12 @@ class _GroupMatcher:
             except (CueTranslationError, re2.error) as exc:
                 raise CueError(f"{lang}: {exc}") from None
             fallback = regex.compile(leet_tolerant(_alternation(rest)), regex.V0) if rest else None
-            self.langs[lang] = _LangMatcher(compiled, fallback)
+            try:
+                # leet-widened, like the fallback itself: it runs on the plain projection
+                fallback_hint = _exact_re2([leet_tolerant(_alternation(rest))]) if rest else None
+            except (CueTranslationError, re2.error):
+                fallback_hint = None  # no shortcut: the fallback runs as it always did
+            self.langs[lang] = _LangMatcher(compiled, fallback, fallback_hint)
             exact_all.extend(exact)
         # Every language's exact patterns in one regex: most confirmations fail, and
         # one scan then answers for all languages at once instead of one per language.
