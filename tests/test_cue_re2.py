@@ -51,3 +51,47 @@ def test_hint_is_literal_when_it_can_be() -> None:
 def test_untranslatable_patterns_are_refused(pattern: str) -> None:
     with pytest.raises(CueTranslationError):
         cue_to_re2(pattern)
+
+
+def test_projection_maps_each_character_beyond_latin1_to_0x80() -> None:
+    import random
+
+    from flockwatch.detect.cues import project
+
+    rnd = random.Random(9)
+    pool = ["a", "?", " ", "é", "\x80", "\xff", "漢", "😀", "\ud800", "ß", "—"]
+    for _ in range(5000):
+        text = "".join(rnd.choice(pool) for _ in range(rnd.randint(0, 10)))
+        assert project(text) == bytes(ord(c) if ord(c) < 256 else 0x80 for c in text), repr(text)
+
+
+def test_fallback_shortcut_never_hides_a_lookaround_match(repo_root) -> None:
+    """A look-around pattern's `regex` search is skipped when its RE2 translation
+    finds nothing on the plain projection; on the shipped packs' test texts and
+    leetspeak variants of them, the translation must match wherever the search does."""
+    import random
+
+    from flockwatch.detect import cues
+    from flockwatch.detect.engine import Engine
+    from flockwatch.rules.loader import load_packs
+    from flockwatch.text.normalize import normalize
+    from flockwatch.text.re2_bytes import first_span
+
+    engine = Engine(load_packs([repo_root / "rules" / "social_engineering.yaml"]))
+    texts = [normalize(case.get("text", "")) for rule in engine.rules
+             for cases in rule.tests.values() for case in cases if isinstance(case, dict)]
+    texts += ["never share your password manager", "p4ssw0rd please", "send it to https://evil.example/x",
+              "la tua password", "mot de passe", "paste your p@55word here"]
+    rnd = random.Random(2)
+    leet = {"a": "4@", "e": "3", "i": "1!|", "o": "0", "s": "5$", "t": "7+"}
+    texts += ["".join(rnd.choice(leet[c]) if c in leet and rnd.random() < 0.4 else c for c in t)
+              for t in texts for _ in range(3)]
+    fallbacks = [m for g in cues._MATCHERS.values() for m in g.langs.values() if m.fallback is not None]
+    assert fallbacks and all(m.fallback_hint is not None for m in fallbacks)
+    matched = 0
+    for matcher in fallbacks:
+        for text in texts:
+            if matcher.fallback.search(text):
+                matched += 1
+                assert first_span(matcher.fallback_hint, cues.project(text)) is not None, text
+    assert matched > 20

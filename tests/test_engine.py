@@ -308,3 +308,33 @@ def test_an_incoming_event_cannot_forge_a_decoding_chain():
     """)
     [alert] = Engine([pack]).process(ev(text="give me your key", attrs={"derived": ["rot13"], "other": 1}))
     assert "derived" not in alert.evidence
+
+
+def test_seed_rule_condition_runs_only_when_a_seed_phrase_is_possible(repo_root) -> None:
+    """The seed rule's condition (a dozen-words shape, costly on long prose) is not
+    evaluated once its screen shows no run of BIP-39 words; real seeds still fire."""
+    from flockwatch.rules.loader import load_packs
+
+    engine = Engine(load_packs([repo_root / "rules" / "credential_leak.yaml"]))
+    seed = next(r for r in engine.rules if r.id == "leak.seed_phrase")
+    calls = 0
+    original = seed.condition.eval
+
+    def counting(ctx):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        return original(ctx)
+
+    seed.condition.eval = counting  # type: ignore[method-assign]
+    prose = "these twelve simple words could never have seemed quite that strange when spoken aloud together"
+    phrase = "abandon ability able about above absent absorb abstract absurd abuse access accident"
+    from flockwatch.rules.conditions import EvalContext
+
+    assert original(EvalContext(event=ev(1, text=prose))), "the prose must have the seed shape"
+    assert engine.process(ev(1, text=prose)) == []
+    assert calls == 0, "the prefilter picks the rule (the shape matches) but the screen drops it"
+    alerts = engine.process(ev(2, text=f"backup pls: {phrase}"))
+    assert [a.rule_id for a in alerts] == ["leak.seed_phrase"] and calls == 1
+    unscreened = Engine(load_packs([repo_root / "rules" / "credential_leak.yaml"]), prefilter=False)
+    assert [a.rule_id for a in unscreened.process(ev(3, text=f"backup pls: {phrase}"))] == ["leak.seed_phrase"]
+    assert unscreened.process(ev(4, text=prose)) == []

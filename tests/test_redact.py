@@ -98,3 +98,54 @@ def test_memoised_redaction_gives_the_same_answer_and_stays_bounded() -> None:
     for i in range(mod.MEMO_SIZE + 10):
         mod.redact(f"sample text number {i}")
     assert len(mod._memo) <= mod.MEMO_SIZE
+
+
+def test_seed_pre_check_never_hides_a_run() -> None:
+    """`find_seed_phrases` skips the exact walk when `may_hold_seed_phrase` says no;
+    on random mixes of list words, other words, numbering and punctuation the
+    answer must be the exact walk's."""
+    import random
+
+    from flockwatch.text.secrets import _seed_runs, may_hold_seed_phrase, seed_words
+
+    rnd = random.Random(11)
+    listed = sorted(seed_words())[:400]
+    others = ["the", "moltbook", "xyzzy", "Über", "ok", "API"]
+    gaps = [" ", ", ", "\n", " 3. ", " - ", "; ", "  ", " 12) "]
+    fired = 0
+    for _ in range(3000):
+        n = rnd.randint(0, 30)
+        tokens = [rnd.choice(listed if rnd.random() < 0.9 else others) for _ in range(n)]
+        tokens = [t.capitalize() if rnd.random() < 0.1 else t for t in tokens]
+        text = "".join(t + rnd.choice(gaps) for t in tokens)
+        for min_words in (8, 12):
+            want = _seed_runs(text, min_words)
+            assert find_seed_phrases(text, min_words) == want, text
+            if want:
+                fired += 1
+                assert may_hold_seed_phrase(text, min_words)
+    assert fired > 100  # the mix does produce runs, so the equality above means something
+
+
+def test_shape_literal_prefilter_never_hides_a_secret() -> None:
+    """redact skips the (slow) shape scan on ASCII text without any shape's literal;
+    on random text built from every shape's pieces the scan must find nothing then."""
+    import random
+
+    from flockwatch.text.secrets import ANY_SHAPE, may_hold_shape
+
+    rnd = random.Random(5)
+    pieces = ["-----BEGIN ", "RSA ", "PRIVATE KEY-----", "-----END PRIVATE KEY-----", "moltbook_", "sk_", "sk-",
+              "ant-", "proj-", "rk_live_", "sk_live_", "ghp_", "gho_", "github_pat_", "xoxb-", "AKIA", "ASIA", "ABIA",
+              "ACCA", "EXAMPLE", "aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "AIza", "eyJ", ".", "Password",
+              "PASSWD", "pwd", "Secret", "TOKEN", "api_key", "API-KEY", "apikey", "private_key", "Private-Key",
+              " = ", ": ", "=", "\"", "'", " ", "\n", "…", "Abc123xyz", "Q2f9ZpL0aVbN7mXrT4sKd8Wc", "0123456789",
+              "hello", "world", "gh", "xo", "sk", "pw", "p4ssword"]
+    shaped = 0
+    for _ in range(20000):
+        text = "".join(rnd.choice(pieces) for _ in range(rnd.randint(1, 9)))
+        if ANY_SHAPE.search(text):
+            shaped += 1
+            assert may_hold_shape(text), text
+    assert shaped > 1000  # the pieces do form secrets, so the check above is exercised
+    assert not may_hold_shape("addressed_to_ai") and may_hold_shape("…")

@@ -51,3 +51,28 @@ def test_leet_tolerant_pattern_matches_leetspeak_but_keeps_regex_syntax() -> Non
     assert not regex.search(pattern, "ignored previous instructions")
     # escapes, classes, group headers and counted repeats are untouched
     assert leet_tolerant(r"\s\b[a-z](?P<name>x){2,3}(?<!not )") == r"\s\b[a-z](?P<name>x){2,3}(?<!n[o0][t7+] )"
+
+
+def test_lone_surrogate_does_not_crash_normalisation_or_the_bank() -> None:
+    # json.loads accepts "\ud800"; such a post once raised UnicodeEncodeError here
+    from flockwatch.detect.cues import project
+
+    text = normalize("x \ud800 s e n d")
+    assert text == "x \ud800 send"
+    assert project(text) == b"x \x80 send"
+
+
+def test_nfkc_shortcut_equals_nfkc() -> None:
+    """`_nfkc` replaces common compatibility punctuation by its decomposition before
+    deciding whether the full NFKC pass is needed; the result must be NFKC's."""
+    import random
+    import unicodedata
+
+    from flockwatch.text.normalize import _WIDE, _nfkc
+
+    rnd = random.Random(3)
+    chars = [c for c, _ in _WIDE] + list("aé\u0301\u0327漢字。a b.") + ["\uff21", "\u1100", "\u1161", "\u212b", "\ufb01"]
+    for _ in range(20000):
+        text = "".join(rnd.choice(chars) for _ in range(rnd.randint(0, 12)))
+        assert _nfkc(text) == unicodedata.normalize("NFKC", text), repr(text)
+    assert _nfkc("你好，世界！…") == "你好,世界!..."

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from flockwatch.text.secrets import ANY_SHAPE, SHAPE_BY_NAME, find_seed_phrases, visible_prefix
+from flockwatch.text.secrets import ANY_SHAPE, SHAPE_BY_NAME, find_seed_phrases, may_hold_shape, visible_prefix
 
 
 def _replace(m: Any) -> str:
@@ -52,7 +52,8 @@ def redact(text: str) -> str:
 
 
 def _redact(text: str) -> str:
-    text = ANY_SHAPE.sub(_replace, text)
+    if may_hold_shape(text):
+        text = ANY_SHAPE.sub(_replace, text)
     runs = find_seed_phrases(text)
     for start, end, count in reversed(runs):
         phrase = text[start:end]

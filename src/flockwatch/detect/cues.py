@@ -17,14 +17,21 @@ is refused at load time rather than evaluated on every event. Leetspeak: the
 `regex` side uses leet-widened patterns (`text.leet`); the RE2 side scans the
 plain projection and, when the text has letters and leet digits side by side, also
 a leet-folded copy (a byte `translate`), which keeps the DFA small.
+
+The same Set pass answers two questions that are not groups: does the text look
+leet (slot 0), and does it have spaced-out letters for `normalize` to join (slot 1,
+`scan_normalising`). The engine asks the bank once per event, through
+`cue_score.CueScreen`, and calls only the rules its hits allow. Groups declaring
+the same patterns (in any rule) share one `_GroupMatcher`, which answers each
+confirmation once per text.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
-import re
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import re2
 import regex
@@ -32,6 +39,8 @@ import regex
 from flockwatch.detect.cue_re2 import CueTranslationError, cue_hint, cue_to_re2
 from flockwatch.rules.redos import backtracking_problem
 from flockwatch.text.leet import leet_tolerant
+from flockwatch.text.normalize import SPACED_HINT_LATIN1, join_spaced
+from flockwatch.text.re2_bytes import all_spans, first_span
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +60,30 @@ def _latin1_options() -> re2.Options:
 # It is the bank Set's slot 0, so the same pass answers it.
 _LEET_HINT = rb"[g-z][0134578]|[0134578][g-z]|[a-z][@$!|][a-z]"
 _LEET_SLOT = 0
+_SPACED_SLOT = 1  # normalize's spaced-letters hint: also answered by the bank's pass
 _FOLD_I = bytes.maketrans(b"0134578@$!|+9", b"oieastbasiitg")
 _FOLD_L = bytes.maketrans(b"0134578@$!|+9", b"oleastbasiltg")
 
 
-_BEYOND_LATIN1 = re.compile("[^\x00-\xff]+")
+def _beyond_latin1(exc: UnicodeError) -> tuple[str, int]:
+    assert isinstance(exc, UnicodeEncodeError)
+    return "\x80" * (exc.end - exc.start), exc.end
+
+
+# The encoder calls this once per run of characters Latin-1 lacks (and lone
+# surrogates): half the cost of finding the runs with a regex first.
+codecs.register_error("flockwatch.beyond_latin1", _beyond_latin1)
 
 
 def project(text: str) -> bytes:
     """The Latin-1 projection the bank scans (non-Latin-1 characters -> 0x80)."""
     if text.isascii():
         return text.encode("ascii")
-    return _BEYOND_LATIN1.sub(lambda m: "\x80" * len(m.group(0)), text).encode("latin-1")
+    if "?" not in text:
+        # "replace" puts one '?' per character Latin-1 lacks, at C speed; with no
+        # '?' of its own in the text, each '?' is one of those
+        return text.encode("latin-1", "replace").replace(b"?", b"\x80")
+    return text.encode("latin-1", "flockwatch.beyond_latin1")
 
 
 class CueError(ValueError):
@@ -105,13 +126,13 @@ class CueBank:
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}
-        self._re2: list[bytes] = [_LEET_HINT]  # slot 0: the leet hint, never a group
+        self._re2: list[bytes] = [_LEET_HINT, SPACED_HINT_LATIN1]  # slots 0 and 1: never a group
         self._set: re2.Set | None = None
         self._lock = threading.Lock()
         self._memo = threading.local()
 
     def __len__(self) -> int:
-        return len(self._re2) - 1
+        return len(self._re2) - 2
 
     def slot(self, patterns: list[str]) -> int:
         """Register a cue group's patterns (plain, not leet-widened); returns its slot.
@@ -143,6 +164,26 @@ class CueBank:
                 self._set = s
             return self._set
 
+    def _scan(self, text: str, rset: re2.Set) -> tuple[frozenset[int], TextViews, bool]:
+        """Group slots hit, views, and whether the spaced-letters hint matched the
+        plain projection (the leet-folded views must not count for that)."""
+        match = rset._set.Match  # the raw Set: the wrapper's dispatch costs as much as a short scan
+        data = project(text)
+        found = match(data)
+        spaced = _SPACED_SLOT in found
+        if _LEET_SLOT in found:
+            views = [data, data.translate(_FOLD_I)]
+            if b"1" in data or b"|" in data:
+                views.append(data.translate(_FOLD_L))
+            hits = set(found)
+            for view in views[1:]:
+                hits.update(match(view))
+            hits.discard(_LEET_SLOT)
+            hits.discard(_SPACED_SLOT)
+            return frozenset(hits), TextViews(text, tuple(views)), spaced
+        frozen = frozenset(found)
+        return (frozen - {_SPACED_SLOT} if spaced else frozen), TextViews(text, (data,)), spaced
+
     def scan(self, text: str) -> tuple[frozenset[int], TextViews]:
         """Slots whose group may match `text`, and the views to confirm them on. The
         last answer is remembered: the rules of one event ask about the same string."""
@@ -150,21 +191,28 @@ class CueBank:
         rset = self._compiled()
         if memo is not None and memo[0] is text and memo[1] is rset:
             return memo[2], memo[3]
-        hits: set[int] = set()
-        views: list[bytes] = []
-        if text:
-            data = project(text)
-            views.append(data)
-            hits.update(rset.Match(data) or ())
-            if _LEET_SLOT in hits:
-                views.append(data.translate(_FOLD_I))
-                if b"1" in data or b"|" in data:
-                    views.append(data.translate(_FOLD_L))
-                for view in views[1:]:
-                    hits.update(rset.Match(view) or ())
-                hits.discard(_LEET_SLOT)
-        frozen, tv = frozenset(hits), TextViews(text, tuple(views))
+        if not text:
+            frozen, tv = frozenset(), TextViews(text, ())
+        else:
+            frozen, tv, _ = self._scan(text, rset)
         self._memo.last = (text, rset, frozen, tv)
+        return frozen, tv
+
+    def scan_normalising(self, folded: str) -> tuple[frozenset[int], TextViews]:
+        """`scan(normalize(x))` given `folded = text.normalize.fold(x)`, non-empty: the
+        pass over `folded` also tests the spaced-letters hint, and only when it
+        matches (and joining changes the text) is the joined text scanned again. The
+        common text costs one RE2 pass instead of two. `tv.text` is the normalised text."""
+        memo = getattr(self._memo, "last", None)
+        rset = self._compiled()
+        if memo is not None and memo[0] is folded and memo[1] is rset:
+            return memo[2], memo[3]  # (remembered only when folded is the normalised text)
+        frozen, tv, spaced = self._scan(folded, rset)
+        if spaced:
+            joined = join_spaced(folded)
+            if joined != folded:
+                return self.scan(joined)
+        self._memo.last = (folded, rset, frozen, tv)
         return frozen, tv
 
 
@@ -199,23 +247,120 @@ class _LangMatcher:
 
     exact: re2._Regexp | None
     fallback: regex.Pattern[str] | None
+    # The fallback's own RE2 translation (look-arounds dropped, so a superset) over the
+    # plain projection of the same text: where it finds nothing, the `regex` search,
+    # ten times slower on a long post, cannot find anything either.
+    fallback_hint: re2._Regexp | None = None
 
-    def spans(self, tv: TextViews, timeout: float, first_only: bool) -> list[tuple[int, int]]:
+    def _fallback_possible(self, tv: TextViews) -> bool:
+        return self.fallback_hint is None or not tv.views or first_span(self.fallback_hint, tv.views[0]) is not None
+
+    def spans(self, tv: TextViews, timeout: float, first_only: bool, exact: bool = True) -> list[tuple[int, int]]:
+        """`exact=False`: the caller knows the exact patterns match nowhere."""
         out: list[tuple[int, int]] = []
-        if self.exact is not None:
+        if exact and self.exact is not None:
             for view in tv.views:
                 if first_only:
-                    m = self.exact.search(view)
-                    if m is not None:
-                        return [m.span()]
+                    span = first_span(self.exact, view)
+                    if span is not None:
+                        return [span]
                 else:
-                    out.extend(m.span() for m in self.exact.finditer(view))
-        if self.fallback is not None:
+                    out.extend(all_spans(self.exact, view))
+        if self.fallback is not None and self._fallback_possible(tv):
             if first_only:
                 m = self.fallback.search(tv.text, timeout=timeout)
                 return [m.span()] if m is not None else out
             out.extend(m.span() for m in self.fallback.finditer(tv.text, timeout=timeout))
         return sorted(set(out))
+
+
+class _Last(threading.local):
+    tv: TextViews | None = None
+    first: tuple[str, tuple[int, int]] | None = None
+    has_first = False
+    spans: list[tuple[int, int]] | None = None
+
+
+def _exact_re2(patterns: list[str]) -> re2._Regexp:
+    return re2.compile("|".join(f"(?:{cue_to_re2(p)})" for p in patterns).encode("latin-1"), _latin1_options())
+
+
+class _GroupMatcher:
+    """The per-language matchers of one set of patterns. Shared by every cue group,
+    of any rule, that declares the same patterns per language (`warning_frame`,
+    `destination`... recur across a pack), and answering each question once per
+    text: every rule of an event reads the same `TextViews`."""
+
+    def __init__(self, patterns: dict[str, list[str]]):
+        self.langs: dict[str, _LangMatcher] = {}
+        exact_all: list[str] = []
+        for lang, items in patterns.items():
+            for p in items:
+                check_cue_pattern(p)
+            exact = [p for p in items if not any(tok in p for tok in _LOOKAROUND)]
+            rest = [p for p in items if p not in exact]
+            try:
+                compiled = _exact_re2(exact) if exact else None
+            except (CueTranslationError, re2.error) as exc:
+                raise CueError(f"{lang}: {exc}") from None
+            fallback = regex.compile(leet_tolerant(_alternation(rest)), regex.V0) if rest else None
+            try:
+                # leet-widened, like the fallback itself: it runs on the plain projection
+                fallback_hint = _exact_re2([leet_tolerant(_alternation(rest))]) if rest else None
+            except (CueTranslationError, re2.error):
+                fallback_hint = None  # no shortcut: the fallback runs as it always did
+            self.langs[lang] = _LangMatcher(compiled, fallback, fallback_hint)
+            exact_all.extend(exact)
+        # Every language's exact patterns in one regex: most confirmations fail, and
+        # one scan then answers for all languages at once instead of one per language.
+        several = sum(m.exact is not None for m in self.langs.values()) > 1
+        self.any_exact = _exact_re2(exact_all) if several else None
+        self._last = _Last()
+
+    def _exact_possible(self, tv: TextViews) -> bool:
+        return self.any_exact is None or any(first_span(self.any_exact, v) is not None for v in tv.views)
+
+    def _memo(self, tv: TextViews) -> _Last:
+        last = self._last
+        if last.tv is not tv:
+            last.tv, last.has_first, last.first, last.spans = tv, False, None, None
+        return last
+
+    def first(self, tv: TextViews, timeout: float) -> tuple[str, tuple[int, int]] | None:
+        """The first language (in declaration order) with a match, and its first span."""
+        last = self._memo(tv)
+        if not last.has_first:
+            found: tuple[str, tuple[int, int]] | None = None
+            exact = self._exact_possible(tv)
+            for lang, matcher in self.langs.items():
+                spans = matcher.spans(tv, timeout, first_only=True, exact=exact)
+                if spans:
+                    found = (lang, spans[0])
+                    break
+            last.first, last.has_first = found, True
+        return last.first
+
+    def spans(self, tv: TextViews, timeout: float) -> list[tuple[int, int]]:
+        last = self._memo(tv)
+        if last.spans is None:
+            exact = self._exact_possible(tv)
+            out: list[tuple[int, int]] = []
+            for matcher in self.langs.values():
+                out.extend(matcher.spans(tv, timeout, first_only=False, exact=exact))
+            last.spans = sorted(set(out))[:_MAX_SPANS]
+        return last.spans
+
+
+_MATCHERS: dict[tuple[tuple[str, tuple[str, ...]], ...], _GroupMatcher] = {}
+_MATCHERS_LOCK = threading.Lock()
+
+
+def _matcher_for(patterns: dict[str, list[str]]) -> _GroupMatcher:
+    key = tuple((lang, tuple(items)) for lang, items in patterns.items())
+    with _MATCHERS_LOCK:
+        if key not in _MATCHERS:
+            _MATCHERS[key] = _GroupMatcher(patterns)
+        return _MATCHERS[key]
 
 
 @dataclass
@@ -224,40 +369,28 @@ class CueGroup:
 
     name: str
     weight: float
-    langs: dict[str, _LangMatcher] = field(default_factory=dict)
+    matcher: _GroupMatcher | None = None
     slot: int = -1
+
+    @property
+    def langs(self) -> dict[str, _LangMatcher]:
+        return self.matcher.langs if self.matcher is not None else {}
 
     @classmethod
     def build(cls, name: str, weight: float, patterns: dict[str, list[str]], bank: CueBank) -> CueGroup:
-        group = cls(name, weight)
-        for lang, items in patterns.items():
-            for p in items:
-                check_cue_pattern(p)
-            exact = [p for p in items if not any(tok in p for tok in _LOOKAROUND)]
-            rest = [p for p in items if p not in exact]
-            try:
-                compiled = (re2.compile("|".join(f"(?:{cue_to_re2(p)})" for p in exact).encode("latin-1"),
-                                        _latin1_options()) if exact else None)
-            except (CueTranslationError, re2.error) as exc:
-                raise CueError(f"{lang}: {exc}") from None
-            fallback = regex.compile(leet_tolerant(_alternation(rest)), regex.V0) if rest else None
-            group.langs[lang] = _LangMatcher(compiled, fallback)
+        group = cls(name, weight, _matcher_for(patterns))
         group.slot = bank.slot([p for items in patterns.values() for p in items])
         return group
 
     def search(self, tv: TextViews, timeout: float) -> CueMatch | None:
-        for lang, matcher in self.langs.items():
-            found = matcher.spans(tv, timeout, first_only=True)
-            if found:
-                start, end = found[0]
-                return CueMatch(self.name, self.weight, _snip(tv.text[start:end]), lang)
-        return None
+        found = self.matcher.first(tv, timeout) if self.matcher is not None else None
+        if found is None:
+            return None
+        lang, (start, end) = found
+        return CueMatch(self.name, self.weight, _snip(tv.text[start:end]), lang)
 
     def spans(self, tv: TextViews, timeout: float) -> list[tuple[int, int]]:
-        out: list[tuple[int, int]] = []
-        for matcher in self.langs.values():
-            out.extend(matcher.spans(tv, timeout, first_only=False))
-        return sorted(set(out))[:_MAX_SPANS]
+        return self.matcher.spans(tv, timeout) if self.matcher is not None else []
 
 
 # Between the two halves of a near pair: no newline and no sentence end ('.', '!' or

@@ -13,7 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from flockwatch.ingest.event import Event
 
@@ -42,6 +42,13 @@ class Finding:
         ts = event.epoch
         return cls(key=key, event=event, event_ids=[event.event_id], agent_ids=[event.agent_id],
                    first_ts=ts, last_ts=ts, evidence=evidence, severity=severity)
+
+
+class Screen(Protocol):
+    """A per-event test shared by many rules (e.g. the cue bank scan of the normalised
+    text): computed once per event, its answer is a set of slot numbers."""
+
+    def hits(self, event: Event) -> frozenset[int]: ...
 
 
 class Detector(ABC):
@@ -79,6 +86,20 @@ class Detector(ABC):
 
     def reset(self) -> None:
         """Forget what the detector keeps beside its state (the engine's `reset_state`)."""
+
+    def screen(self) -> tuple[Screen, frozenset[int]] | None:
+        """A shared pre-test, and the slots of which at least one must be among its hits
+        for `add_data` to find anything; None: no such test. For rules the prefilter
+        cannot narrow, the engine runs the screen once per event and skips the rules it
+        rules out (with `possible`) without calling them: with a dozen rules of one
+        type on every event, the calls alone would cost more than the scan they share.
+        For rules the prefilter picked, the screen runs only then, before the
+        condition, and drops the rule if `possible` says so."""
+        return None
+
+    def possible(self, hits: frozenset[int]) -> bool:
+        """False only if `add_data` cannot find anything on an event with these screen hits."""
+        return True
 
     def garbage_collect(self, watermark: float, state: MutableMapping[str, Any]) -> int:
         """Drop state that no event at or after `watermark` (event time) can need.

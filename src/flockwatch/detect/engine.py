@@ -4,7 +4,9 @@ inline rule tests.
 Per event: one prefilter pass over the text fields; then only the rules whose
 required patterns were hit (or that cannot be prefiltered) have their conditions
 evaluated with the `regex` module; matches go through exceptions to the rule's
-detector; findings become alerts. Decoded content that a detector hands back
+detector; findings become alerts. Rule types may share a cheaper per-event test
+(`Detector.screen`: the cue bank for `cue_score`, a BIP-39 run for `seed_phrase`)
+that rules out rules before they are called; its time counts as prefilter time. Decoded content that a detector hands back
 (`Finding.derived`) is fed through every rule again, up to `max_depth`.
 
 With `repartition=True`, stateful rules whose state is not keyed by agent are not
@@ -25,7 +27,7 @@ from collections.abc import Iterable
 from flockwatch.alerts.alert import Alert, alert_id_of, fingerprint_of, iso
 from flockwatch.alerts.redact import redact, redact_data
 from flockwatch.detect.compiled import CompiledPack, CompiledRule
-from flockwatch.detect.detector import Finding
+from flockwatch.detect.detector import Finding, Screen
 from flockwatch.detect.prefilter_index import PrefilterIndex
 from flockwatch.detect.repartition import Forward
 from flockwatch.detect.state import DictState, StateBackend
@@ -69,13 +71,34 @@ class Engine:
         # Per event type: rules that always run, and slot -> rules that need it.
         self._always: dict[str, list[int]] = {t: [] for t in EVENT_TYPES}
         self._by_slot: dict[str, dict[int, list[int]]] = {t: defaultdict(list) for t in EVENT_TYPES}
+        # Rules the prefilter cannot narrow but whose detector shares a screen with
+        # others (cue_score rules: one cue-bank scan per event): per event type and
+        # screen, screen slot -> rules. Only rules one of whose slots hit are asked.
+        screened: dict[str, dict[Screen, dict[int, list[int]]]] = {t: {} for t in EVENT_TYPES}
+        self._screened_ids: set[str] = set()
+        # Rules the prefilter picks that also have a screen (seed_phrase: are there
+        # twelve BIP-39 words in a row?): the screen runs only when the prefilter
+        # picked them, and drops them before their condition is evaluated.
+        self._post_screen: dict[int, Screen] = {}
         for idx, rule in enumerate(self.rules):
+            screen = rule.detector.screen() if prefilter else None
+            if screen is not None and rule.need is not None:
+                self._post_screen[idx] = screen[0]
+                screen = None
+            if screen is not None:
+                self._screened_ids.add(rule.id)
             for t in rule.events:
-                if rule.need is None:
+                if screen is not None:
+                    by_screen_slot = screened[t].setdefault(screen[0], defaultdict(list))
+                    for slot in screen[1]:
+                        by_screen_slot[slot].append(idx)
+                elif rule.need is None:
                     self._always[t].append(idx)
                 else:
                     for slot in rule.need:
                         self._by_slot[t][slot].append(idx)
+        self._screened = {t: [(s, dict(by)) for s, by in screened[t].items()] for t in EVENT_TYPES}
+        self._possible = [rule.detector.possible for rule in self.rules]
         self.stateful = [r for r in self.rules if r.detector.stateful]
         self.repartition = repartition
         # Rules whose keys do not follow the firehose's agent partitioning: forwarded.
@@ -127,7 +150,7 @@ class Engine:
 
     @property
     def always_evaluated(self) -> list[CompiledRule]:
-        return [r for r in self.rules if r.need is None]
+        return [r for r in self.rules if r.need is None and r.id not in self._screened_ids]
 
     def process(self, event: Event) -> list[Alert]:
         if self.metrics is None:
@@ -168,6 +191,22 @@ class Engine:
         chosen = set(self._always[t])
         for _field, slot in hits:
             chosen.update(by_slot.get(slot, ()))
+        possible = self._possible
+        post_screen = self._post_screen
+        if post_screen and not chosen.isdisjoint(post_screen):
+            for idx in [i for i in chosen if i in post_screen]:
+                if not possible[idx](post_screen[idx].hits(event)):
+                    chosen.discard(idx)
+        for screen, by_screen_slot in self._screened[t]:
+            screen_hits = screen.hits(event)
+            maybe: set[int] = set()
+            for slot in screen_hits:
+                rules_of_slot = by_screen_slot.get(slot)
+                if rules_of_slot is not None:
+                    maybe.update(rules_of_slot)
+            for idx in maybe:
+                if idx not in chosen and possible[idx](screen_hits):
+                    chosen.add(idx)
         return sorted(chosen)
 
     def _process(self, event: Event, depth: int) -> list[Alert]:
@@ -185,11 +224,12 @@ class Engine:
         rule_time = self._pending_rule_time
         t_pre = time.perf_counter()
         hits = self.prefilter.scan(event) if self.prefilter else None
+        candidates = self._candidates(event, hits)
         ctx = EvalContext(event=event, hits=hits)
         self._pending_time["_prefilter"] += time.perf_counter() - t_pre
         alerts: list[Alert] = []
         derived: list[Event] = []
-        for idx in self._candidates(event, hits):
+        for idx in candidates:
             rule = self.rules[idx]
             t_rule = time.perf_counter()
             try:

@@ -17,12 +17,16 @@ from flockwatch.text.normalize import normalize
 _memo = threading.local()
 
 
+def field_text(event: Event, fields: tuple[str, ...]) -> str:
+    """The named string fields of `event` that are set, joined by newlines."""
+    return "\n".join([v for v in (getattr(event, f, None) for f in fields) if isinstance(v, str) and v])
+
+
 def normalized_text(event: Event, fields: tuple[str, ...]) -> str:
     """`normalize` of the named string fields of `event`, joined by newlines."""
     last = getattr(_memo, "last", None)
     if last is not None and last[0] is event and last[1] == fields:
         return last[2]
-    parts = [v for v in (getattr(event, f, None) for f in fields) if isinstance(v, str) and v]
-    text = normalize("\n".join(parts))
+    text = normalize(field_text(event, fields))
     _memo.last = (event, fields, text)
     return text

@@ -35,6 +35,8 @@ from urllib.parse import unquote
 
 import re2
 
+from flockwatch.text.re2_bytes import first_span
+
 # Characters that render as nothing: zero-width space/joiners, direction marks and
 # isolates, word joiner and invisible operators, BOM, soft hyphen, Hangul fillers,
 # Mongolian vowel separator, variation selectors. Deleted outright.
@@ -97,6 +99,22 @@ def _foldable() -> re2._Regexp:
     return re2.compile(("[" + "".join(f"\\x{{{ord(c):x}}}" for c in sorted(_fold_table())) + "]").encode(), opts)
 
 
+_FOLDABLE_SLOT, _ACCENTED_SLOT = 0, 1
+
+
+@lru_cache(maxsize=1)
+def _foldable_or_accented() -> re2._re2.Set:
+    """`_foldable`'s class and `_ACCENTED`'s in one RE2 Set: one pass over the UTF-8
+    text answers both (the `re` scan for accents cost as much as the rest of folding)."""
+    opts = re2.Options()
+    opts.max_mem = 64 << 20
+    s = re2.Set.SearchSet(opts)
+    s.Add(_foldable().pattern)
+    s.Add(b"[\\x{c0}-\\x{24f}\\x{1e00}-\\x{1eff}]")  # = _ACCENTED
+    s.Compile()
+    return s._set
+
+
 def _unescape(text: str) -> str:
     if "&" in text:
         text = html.unescape(text)
@@ -114,15 +132,37 @@ _COMMON = (("\u2019", "'"), ("\u2018", "'"), ("\u201c", '"'), ("\u201d", '"'), (
            ("\u2013", "-"), ("\ufe0f", ""), ("\u200d", ""), ("\u200b", ""))
 
 
+# The compatibility characters that keep real posts from being NFKC already: the
+# fullwidth punctuation of Chinese and Japanese text, the ellipsis, no-break spaces.
+# NFKC of a long CJK post costs ~30 us; replacing these by their NFKD first (at C
+# speed) usually leaves a text that is NFKC as it stands. Exact: NFKC(s) is the
+# composition of NFKD(s), and NFKD(s) does not change when a character is replaced
+# by its own full decomposition.
+_WIDE = tuple((c, unicodedata.normalize("NFKD", c)) for c in
+              "\uff0c\uff1a\uff1f\uff01\uff08\uff09\u2026\uff1b\u00a0\u202f\u3000")
+
+
+def _nfkc(text: str) -> str:
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    for char, decomposed in _WIDE:
+        if char in text:
+            text = text.replace(char, decomposed)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
 def _fold_unicode(text: str) -> str:
-    if not unicodedata.is_normalized("NFKC", text):
-        text = unicodedata.normalize("NFKC", text)
+    text = _nfkc(text)
     for char, replacement in _COMMON:
         if char in text:
             text = text.replace(char, replacement)
-    if _foldable().search(text.encode("utf-8", "surrogatepass")):
+    found = _foldable_or_accented().Match(text.encode("utf-8", "surrogatepass"))
+    if _FOLDABLE_SLOT in found:
         text = text.translate(_fold_ords())
-    if _ACCENTED.search(text):
+        accented = _ACCENTED.search(text) is not None  # (folding maps to ASCII: it may remove accents)
+    else:
+        accented = _ACCENTED_SLOT in found
+    if accented:
         text = _COMBINING.sub("", unicodedata.normalize("NFKD", text))
     return text
 
@@ -133,15 +173,33 @@ def _join_spaced(m: re.Match[str]) -> str:
     return "".join(letters) if sum(c.isalpha() for c in letters) >= 2 else s
 
 
-def normalize(text: str | None) -> str:
-    """Canonical lowercase form of `text` for cue matching."""
+# `_SPACED_HINT` over the Latin-1 projection the cue bank scans (one byte per
+# character: '·' is 0xb7, anything beyond Latin-1 is 0x80, which like any
+# non-ASCII character is in [^a-z0-9] and in no other class here): the bank's one
+# Set pass answers it with the cues (`cues.CueBank.scan_normalising`).
+SPACED_HINT_LATIN1 = rb"(?:^|[^a-z0-9])[a-z0-9@$][ .\-_*\xb7]{1,3}[a-z0-9@$][ .\-_*\xb7]{1,3}[a-z0-9@$](?:[^a-z0-9]|$)"
+
+
+def fold(text: str | None) -> str:
+    """`normalize` up to (not including) joining spaced-out letters: steps 1-3."""
     if not text:
         return ""
     text = _unescape(text)
     if text.isascii():
-        text = text.lower()
-    else:
-        text = _fold_unicode(text).casefold()
-    if _SPACED_HINT.search(text):
-        text = _SPACED.sub(_join_spaced, text)
+        return text.lower()
+    return _fold_unicode(text).casefold()
+
+
+def join_spaced(text: str) -> str:
+    """Step 4: spaced-out letters joined. Only worth calling when `_SPACED_HINT`
+    (or `SPACED_HINT_LATIN1` on the projection) matches; otherwise a no-op."""
+    return _SPACED.sub(_join_spaced, text)
+
+
+def normalize(text: str | None) -> str:
+    """Canonical lowercase form of `text` for cue matching."""
+    text = fold(text)
+    # (surrogatepass: a lone surrogate from a JSON escape must not crash the search)
+    if text and first_span(_SPACED_HINT, text.encode("utf-8", "surrogatepass")) is not None:
+        text = join_spaced(text)
     return text

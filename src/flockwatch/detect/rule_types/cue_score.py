@@ -39,7 +39,8 @@ from flockwatch.ingest.event import TEXT_FIELDS, Event
 from flockwatch.rules.conditions import ConditionCompiler, ConditionError, EvalContext, Node
 from flockwatch.rules.fields import STRING_FIELDS
 from flockwatch.rules.spec import SEVERITIES
-from flockwatch.text.event_text import normalized_text
+from flockwatch.text.event_text import field_text
+from flockwatch.text.normalize import fold
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,43 @@ _REGEX_TIMEOUT = 0.05  # seconds per cue search; same budget as rule predicates
 
 
 class _LastEvent(threading.local):
-    # The engine runs every rule on one event before the next: remembering the
-    # last event's bank scan saves each further cue rule the lookups.
-    last: tuple[Event, tuple[str, ...], frozenset[int], TextViews | None] | None = None
+    last: tuple[Event, frozenset[int], TextViews | None] | None = None
 
 
-_memo = _LastEvent()
+class CueScreen:
+    """The cue-bank scan of one event's text (these fields), shared by every cue rule
+    that reads them. The engine asks it once per event (`hits`) and calls only the
+    rules whose slots were hit; those rules then read the same answer (`scan`): the
+    engine runs every rule on one event before the next, so remembering the last
+    event is enough."""
+
+    def __init__(self, fields: tuple[str, ...]):
+        self.fields = fields
+        self._last = _LastEvent()
+
+    def scan(self, event: Event) -> tuple[frozenset[int], TextViews | None]:
+        last = self._last.last
+        if last is not None and last[0] is event:
+            return last[1], last[2]
+        # normalize() but for its last step, which the bank's pass tests for itself
+        folded = fold(field_text(event, self.fields))
+        hits, views = BANK.scan_normalising(folded) if folded else (frozenset(), None)
+        self._last.last = (event, hits, views)
+        return hits, views
+
+    def hits(self, event: Event) -> frozenset[int]:
+        return self.scan(event)[0]
+
+
+_SCREENS: dict[tuple[str, ...], CueScreen] = {}
+_SCREENS_LOCK = threading.Lock()
+
+
+def screen_for(fields: tuple[str, ...]) -> CueScreen:
+    with _SCREENS_LOCK:
+        if fields not in _SCREENS:
+            _SCREENS[fields] = CueScreen(fields)
+        return _SCREENS[fields]
 
 
 @dataclass
@@ -92,6 +124,7 @@ class CueScoreDetector(Detector):
         if not isinstance(fields, list) or not fields or not all(f in STRING_FIELDS for f in fields):
             raise DetectorConfigError(f"fields must be a list of text fields ({', '.join(sorted(STRING_FIELDS))})")
         self.fields = tuple(fields)
+        self._screen = screen_for(self.fields)
         self.groups = self._groups(params.get("cues"))
         self.near = self._near(params.get("near") or {})
         self.context = self._context(params.get("context") or {})
@@ -104,6 +137,18 @@ class CueScoreDetector(Detector):
         # Events that hit none of these can be dropped with one C-level set test.
         self._trigger_slots = (frozenset().union(*self._req_slots) if self.require and all(self._req_slots)
                                else frozenset(g.slot for g in self.groups.values() if g.weight > 0))
+        # Evaluation plans, so that scoring an event is subset tests on the hits: each
+        # cue with the slots that make it a candidate (groups, then near pairs, in
+        # declaration order; the positive ones also heaviest first, a stable sort), and
+        # each requirement with its slots and the context names it needs.
+        cues = [*self.groups.values(), *self.near.values()]
+        self._cue_by_name: dict[str, CueGroup | NearCue] = {c.name: c for c in cues}
+        self._cue_plan = [(c, frozenset(self._slots_of(c.name))) for c in cues]
+        self._positive_plan = sorted(((c, slots) for c, slots in self._cue_plan if c.weight > 0),
+                                     key=lambda plan: -plan[0].weight)
+        context_names = {c.name for c in self.context}
+        self._req_plan = [(req, slots, tuple(n for n in req if n in context_names))
+                          for req, slots in zip(self.require, self._req_slots)]
 
     def _slots_of(self, name: str) -> tuple[int, ...]:
         if name in self.groups:
@@ -197,12 +242,19 @@ class CueScoreDetector(Detector):
         return bands
 
     # ---- evaluation ----------------------------------------------------------
-    def _is_candidate(self, name: str, hits: frozenset[int], context: dict[str, bool]) -> bool:
-        if name in self.groups:
-            return self.groups[name].slot in hits
-        if name in self.near:
-            return self.near[name].candidate(hits)
-        return context.get(name, False)
+    def screen(self) -> tuple[CueScreen, frozenset[int]]:
+        return self._screen, self._trigger_slots
+
+    def possible(self, hits: frozenset[int]) -> bool:
+        """The bank hits allow a finding: a trigger slot, and every slot of some requirement."""
+        if hits.isdisjoint(self._trigger_slots):
+            return False
+        if not self._req_slots:
+            return True
+        for req in self._req_slots:  # (a loop: a generator in any() costs more than the tests)
+            if req <= hits:
+                return True
+        return False
 
     def score(self, event: Event) -> tuple[float, list[CueMatch]] | None:
         """Score an event; None when it cannot reach the lowest band or a requirement.
@@ -211,30 +263,22 @@ class CueScoreDetector(Detector):
         the RE2 hits and context first (free), then the cues of a requirement, then
         the other positive cues heaviest first while the lowest band is still
         reachable, and the negative cues only when the score would fire."""
-        memo = _memo.last
-        if memo is not None and memo[0] is event and memo[1] == self.fields:
-            hits, views = memo[2], memo[3]  # another cue rule already scanned this event
-        else:
-            text = normalized_text(event, self.fields)
-            hits, views = BANK.scan(text) if text else (frozenset(), None)
-            _memo.last = (event, self.fields, hits, views)
-        if hits.isdisjoint(self._trigger_slots) or (
-            self._req_slots and not any(req <= hits for req in self._req_slots)
-        ):
+        hits, views = self._screen.scan(event)  # usually already scanned for the engine
+        if not self.possible(hits):
             return None
-        context = {}
+        context: dict[str, bool] = {}
         if self.context:
             ctx = EvalContext(event=event)
             context = {c.name: c.node.eval(ctx) for c in self.context}
-        feasible = [req for req in self.require if all(self._is_candidate(n, hits, context) for n in req)]
+        feasible = [req for req, slots, needs in self._req_plan
+                    if slots <= hits and all(context[n] for n in needs)]
         if self.require and not feasible:
             return None
-        cands: list[CueGroup | NearCue] = [g for g in self.groups.values() if g.slot in hits]
-        cands += [n for n in self.near.values() if n.candidate(hits)]
         ctx_score = sum(c.weight for c in self.context if context[c.name])
-        positive = sorted((c for c in cands if c.weight > 0), key=lambda c: -c.weight)
+        positive = [c for c, slots in self._positive_plan if slots <= hits]
         if ctx_score + sum(c.weight for c in positive) < self.min_score:
             return None  # even if every candidate confirmed, too low
+        cands = [c for c, slots in self._cue_plan if slots <= hits]
         found: dict[str, CueMatch | None] = {}
 
         def confirm(cand: CueGroup | NearCue) -> CueMatch | None:
@@ -246,7 +290,7 @@ class CueScoreDetector(Detector):
                     found[cand.name] = None
             return found[cand.name]
 
-        by_name = {c.name: c for c in cands}
+        by_name = self._cue_by_name  # (a feasible requirement names candidates only)
         if self.require and not any(
             all(context[n] if n in context else confirm(by_name[n]) is not None for n in req) for req in feasible
         ):
