@@ -101,3 +101,23 @@ def test_revoked_partitions_are_forgotten_without_changelog_records() -> None:
     assert state.drop_partitions({2}) == 1
     assert list(view) == ["mine"] and "theirs" not in view
     assert state.flush() == []  # no tombstone, no stale value for the new owner's key
+
+
+def test_get_reads_one_rules_value_and_defaults_for_missing_keys() -> None:
+    state = TableState({})
+    a, b = state.for_rule("r1"), state.for_rule("r2")
+    a["k"] = {"n": 1}
+    assert a.get("k") == {"n": 1} and a.get("missing") is None and a.get("missing", 7) == 7
+    assert b.get("k") is None  # another rule's key of the same name
+    del a["k"]
+    assert a.get("k", "gone") == "gone"
+
+
+def test_items_is_a_snapshot_of_one_rule() -> None:
+    state = TableState({})
+    a, b = state.for_rule("r1"), state.for_rule("r2")
+    a["x"], a["y"], b["x"] = 1, 2, 3
+    snap = a.items()
+    del a["x"]  # deleting while walking a snapshot is safe (garbage collection does)
+    assert sorted(snap) == [("x", 1), ("y", 2)] and list(b.items()) == [("x", 3)]
+    assert dict(a.items()) == {"y": 2}

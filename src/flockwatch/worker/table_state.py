@@ -134,6 +134,11 @@ class RuleState(MutableMapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._b.data[self._prefix + key][1]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        # Mapping.get would go through __getitem__ and a KeyError for every new key.
+        entry = self._b.data.get(self._prefix + key)
+        return default if entry is None else entry[1]
+
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and (self._prefix + key) in self._b.data
 
@@ -154,6 +159,12 @@ class RuleState(MutableMapping[str, Any]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._b.keys_of(self._rule_id)))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        """A snapshot of (key, value) pairs: a full garbage-collection scan reads every
+        key, and the generic ItemsView looked each one up through __getitem__."""
+        data, prefix = self._b.data, self._prefix
+        return [(k, data[prefix + k][1]) for k in list(self._b.keys_of(self._rule_id))]
 
     def __len__(self) -> int:
         return len(self._b.keys_of(self._rule_id))
