@@ -267,3 +267,19 @@ def test_garbage_collection_empties_state_after_the_window(rule):
     _advance(eng, 5 * MIN + 10 * MIN + 1)
     eng.collect_garbage()
     assert dict(state) == {}
+
+
+def test_near_duplicate_refuses_a_threshold_it_could_never_reach():
+    # Similarity is checked against a bucket's last 16 events: 17 similar ones can never be counted.
+    with pytest.raises(Exception, match="threshold: at most 16"):
+        engine({**NEAR_DUP, "threshold": 17})
+    engine({**NEAR_DUP, "threshold": 16})  # the largest that can fire
+
+
+def test_near_duplicate_keeps_only_what_it_compares():
+    eng = engine({**NEAR_DUP, "count": "events", "threshold": 3})
+    text = "claim your free claw tokens today before the supply runs out friends"
+    run(eng, [event(i, at=i, agent_id=f"a{i}", text=text) for i in range(40)])
+    rule = eng.rules[0]
+    buckets = eng.state.for_rule(rule.id)
+    assert buckets and max(len(v["ev"]) for _, v in buckets.items()) == 16  # not 40, not 64

@@ -25,6 +25,7 @@ from flockwatch.detect.params import Params
 from flockwatch.detect.registry import register
 from flockwatch.detect.rule_types.threshold import ThresholdDetector
 from flockwatch.detect.text_sig import MEMO
+from flockwatch.detect.window_count import COMPARE_LAST
 from flockwatch.ingest.event import Event
 from flockwatch.rules.fields import getter, valid_field
 
@@ -60,6 +61,10 @@ class NearDuplicateDetector(ThresholdDetector):
         if self._text is None:
             raise DetectorConfigError(f"field: unknown field {self.field!r}")
         super().__init__(rule, base)
+        if self.min_similarity > 0 and self.threshold > COMPARE_LAST:
+            # Similarity is checked against the last COMPARE_LAST events of a bucket, so a
+            # higher threshold could never be reached: refuse it instead of staying silent.
+            raise DetectorConfigError(f"threshold: at most {COMPARE_LAST} with min_similarity > 0")
         self.counter.min_similarity = self.min_similarity
 
     def extra_keys(self, p: Params) -> list[KeySpec]:
