@@ -97,33 +97,50 @@ def _hit(cipher: str, text: str, start: int, end: int, plaintext: str) -> Decodi
     return Decoding(cipher, None, start, end, text[start:end], plaintext, whole)
 
 
-# C-level gates on the UTF-8 bytes: whitespace -> " ", everything else -> "x" (is
-# there a 16-character token at all?); hex digits -> "h", space and ":" -> " ",
-# everything else -> "x" (is there a run of spaced hex pairs?).
-_SHAPE = bytes(32 if c in b" \t\n\r\x0b\x0c" else 120 for c in range(256))
+# C-level gates on the UTF-8 bytes: ASCII whitespace -> " ", everything else -> "x"
+# (is there a 16-character token at all, and where?); hex digits -> "h", space and ":"
+# -> " ", everything else -> "x" (is there a run of spaced hex pairs?). The whitespace
+# set is every ASCII character `str.split` splits on.
+_SHAPE = bytes(32 if c in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" else 120 for c in range(256))
 _HEX_SHAPE = bytes(104 if c in b"0123456789abcdefABCDEF" else 32 if c in b" :" else 120 for c in range(256))
 _SPACED_HEX_PROBE = b" hh hh hh hh hh hh hh hh "
 
 
-def _long_tokens(text: str, tokens: list[str], lengths: list[int], min_chars: int) -> list[tuple[int, str]]:
+def _long_tokens(text: str, raw: bytes, shape: bytes, min_chars: int) -> list[tuple[int, str]]:
     """Whitespace-separated tokens of at least `min_chars`, with their offsets. Base64,
     base32 and plain hex runs live only inside such tokens, so the regexes run on
-    these few tokens, not over the whole text."""
-    if not tokens or max(lengths) < min_chars:
-        return []
-    out, pos = [], 0
-    for t in [t for t in tokens if len(t) >= min_chars]:
-        # Only short tokens lie between two long ones, and a short token cannot
-        # contain a long one, so the next occurrence is the right one.
-        pos = text.find(t, pos)
-        start = pos
-        pos += len(t)
-        if "://" in t:  # a link: only its query string can carry a payload
-            q = t.find("?")
-            if q == -1 or len(t) - q <= min_chars:
+    these few tokens, not over the whole text. The tokens are found by byte searches in
+    `shape` (`raw` through `_SHAPE`), so the many short words of prose are never
+    split out one by one."""
+    probe = b"x" * min_chars
+    ascii_text = len(raw) == len(text)
+    out: list[tuple[int, str]] = []
+    i = shape.find(probe)
+    while i != -1:
+        a = shape.rfind(b" ", 0, i) + 1
+        b = shape.find(b" ", i)
+        if b == -1:
+            b = len(shape)
+        if ascii_text:
+            pieces = [(a, text[a:b])]
+        else:  # byte offsets to characters; split again on non-ASCII whitespace
+            ca = len(raw[:a].decode("utf-8"))
+            chunk = text[ca : ca + len(raw[a:b].decode("utf-8"))]
+            pieces, pos = [], 0
+            for t in chunk.split():
+                pos = chunk.find(t, pos)
+                pieces.append((ca + pos, t))
+                pos += len(t)
+        for start, t in pieces:
+            if len(t) < min_chars:
                 continue
-            start, t = start + q + 1, t[q + 1 :]
-        out.append((start, t))
+            if "://" in t:  # a link: only its query string can carry a payload
+                q = t.find("?")
+                if q == -1 or len(t) - q <= min_chars:
+                    continue
+                start, t = start + q + 1, t[q + 1 :]
+            out.append((start, t))
+        i = shape.find(probe, b)
     return out
 
 
@@ -135,11 +152,7 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> list[Deco
         return all(b <= x or a >= y for x, y in taken)
 
     raw = text.encode("utf-8", "replace")
-    if b"x" * cfg.min_encoded_chars in raw.translate(_SHAPE):
-        tokens = text.split()
-        long_tokens = _long_tokens(text, tokens, list(map(len, tokens)), cfg.min_encoded_chars)
-    else:
-        long_tokens = []
+    long_tokens = _long_tokens(text, raw, raw.translate(_SHAPE), cfg.min_encoded_chars)
     for offset, token in long_tokens:
         # One regex pass per long token finds runs of the base64 alphabet, which holds
         # the base32 and hex alphabets too; string methods (C) then say which it is.
