@@ -144,14 +144,17 @@ def _long_tokens(text: str, raw: bytes, shape: bytes, min_chars: int) -> list[tu
     return out
 
 
-def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> list[Decoding]:
+def find(text: str, enabled: frozenset[str], cfg: EncodingSettings, raw: bytes | None = None) -> list[Decoding]:
+    """Encoded runs in `text` that decode to text. `raw`, when given, is
+    `text.encode("utf-8", "replace")` (the scanner encodes once for every finder)."""
     out: list[Decoding] = []
     taken: list[tuple[int, int]] = []
 
     def free(a: int, b: int) -> bool:
         return all(b <= x or a >= y for x, y in taken)
 
-    raw = text.encode("utf-8", "replace")
+    if raw is None:
+        raw = text.encode("utf-8", "replace")
     long_tokens = _long_tokens(text, raw, raw.translate(_SHAPE), cfg.min_encoded_chars)
     for offset, token in long_tokens:
         # One regex pass per long token finds runs of the base64 alphabet, which holds

@@ -58,8 +58,12 @@ def deleet_word(token: str, model: EnglishModel, min_len: int) -> str | None:
     return None
 
 
-def find(text: str, cfg: LeetSettings, model: EnglishModel) -> Decoding | None:
-    folded = text.encode("utf-8", "replace").translate(_GATE)
+def find(text: str, cfg: LeetSettings, model: EnglishModel, raw: bytes | None = None) -> Decoding | None:
+    """The text with its leet words spelt out, or None. `raw`, when given, is
+    `text.encode("utf-8", "replace")`."""
+    if raw is None:
+        raw = text.encode("utf-8", "replace")
+    folded = raw.translate(_GATE)
     if b"a1a" not in folded:
         return None
     replaced: list[tuple[int, int, str]] = []

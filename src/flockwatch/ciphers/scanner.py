@@ -50,33 +50,42 @@ class CipherScanner:
         )
         self.decoders = frozenset(config.decoders)
         self.classical = self.decoders & CLASSICAL
+        if "caesar" in self.classical:
+            classical.shift_classes(self.model.vocab)  # built now, not on the first post judged
         self.encodings = self.decoders & encodings.DECODERS
         self.foreign = frozenset(w.lower().encode() for w in config.foreign_stopwords)
         self.ignore = [re.compile(p) for p in config.ignore_patterns]
 
-    def scan(self, text: str) -> list[Decoding]:
+    def scan(self, text: str, raw: bytes | None = None) -> list[Decoding]:
+        """Decodings in `text`. `raw`, when given, is `text.encode("utf-8", "replace")`:
+        the rules of a pack scan the same text, and encoding it is not free."""
         cfg = self.config
+        original = text
         if len(text) > cfg.max_chars:
             text = text[: cfg.max_chars]
         for pattern in self.ignore:  # blanked, same length, so offsets hold
             text = pattern.sub(lambda m: " " * len(m.group()), text)
+        if raw is None or text is not original:
+            raw = text.encode("utf-8", "replace")
         found: list[Decoding] = []
         if self.encodings:
-            found.extend(encodings.find(text, self.encodings, cfg.encodings))
+            found.extend(encodings.find(text, self.encodings, cfg.encodings, raw))
         if "leetspeak" in self.decoders:
-            leet = leetspeak.find(text, cfg.leetspeak, self.model)
+            leet = leetspeak.find(text, cfg.leetspeak, self.model, raw)
             if leet is not None:
                 found.append(leet)
         if self.classical:
-            found.extend(self._classical(text))
+            found.extend(self._classical(text, raw))
         return found
 
     # -- classical ciphers -------------------------------------------------------------
 
-    def _classical(self, text: str) -> list[Decoding]:
+    def _classical(self, text: str, raw: bytes | None = None) -> list[Decoding]:
         cfg, model = self.config, self.model
         sp = cfg.spans
-        tokens = tokenize(text, model, sp.min_word_len, sp.min_unknown_words)
+        tokens = tokenize(text, model, sp.min_word_len, sp.min_unknown_words, raw)
+        if len(tokens.unknown) < sp.min_unknown_words:
+            return []  # what candidate_runs would say first; most texts stop here
         runs = candidate_runs(tokens, model, min_unknown=sp.min_unknown_words,
                               min_unknown_share=sp.min_unknown_share)
         if not runs:

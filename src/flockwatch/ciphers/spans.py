@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from itertools import filterfalse, repeat
 
-from flockwatch.ciphers.english import EnglishModel, words_of
+from flockwatch.ciphers.english import EnglishModel, words_of, words_of_utf8
 
 # Masked token kinds, each gated by a substring test so text without them pays one
 # `in` check (regexes that start with a character class are slow in `re`).
@@ -130,7 +130,9 @@ class Tokens:
         """Alphabetic words of two or more letters (worked out once, when a span is
         judged: most texts never get that far)."""
         if self._word_count is None:
-            self._word_count = sum(1 for w in self.words if w.isalpha() and len(w) >= 2)
+            # In C: alphabetic tokens less the one-letter ones.
+            words = self.words
+            self._word_count = sum(map(bytes.isalpha, words)) - sum(map(_SHORTER_THAN[1].__contains__, words))
         return self._word_count
 
     def offsets(self) -> list[tuple[int, int]]:
@@ -161,12 +163,15 @@ class Run:
         return self.offsets[self.last][1]
 
 
-def tokenize(text: str, model: EnglishModel, min_word_len: int = 3, min_unknown_hint: int = 2) -> Tokens:
+def tokenize(text: str, model: EnglishModel, min_word_len: int = 3, min_unknown_hint: int = 2,
+             raw: bytes | None = None) -> Tokens:
     """Tokens of `text`. The unknown-word set is only filtered down to real candidate
     words when it holds at least `min_unknown_hint` entries (below that no run can
-    form, and the caller only needs to know the set is small)."""
+    form, and the caller only needs to know the set is small). `raw`, when
+    given, is `text.encode("utf-8", "replace")`."""
     masked = mask(text)
-    words = words_of(masked)
+    # `raw` is the text's UTF-8, shared with the other finders; masking made a new string.
+    words = words_of_utf8(raw) if raw is not None and masked is text else words_of(masked)
     # One look-up per token in C, without first building the set of all tokens.
     outside = set(filterfalse(model.vocab.__contains__, words))
     unknown = outside
