@@ -46,31 +46,32 @@ def _trimmed_ratio(before: list[bool], after: list[bool], sizes: list[int]) -> t
     return hit_before / total, hit_after / total, a, b, hit_after - hit_before
 
 
-# Caesar shift classes of the word list, per vocabulary: a word shifted so that it
-# starts with "a" -> the first letters (0-25) of the list's words that shift to it.
-# Words that are Caesar shifts of each other share the key, so one translate and one
-# look-up per unknown word give every shift that turns it into a listed word. Keyed by
-# the vocabulary's id, the vocabulary kept alongside so the id stays its own.
-_SHIFT_CLASSES: dict[int, tuple[frozenset[bytes], dict[bytes, list[int]]]] = {}
+ShiftClasses = dict[bytes, list[int]]
 
 
-def shift_classes(vocab: frozenset[bytes]) -> dict[bytes, list[int]]:
-    entry = _SHIFT_CLASSES.get(id(vocab))
-    if entry is not None and entry[0] is vocab:
-        return entry[1]
-    classes: dict[bytes, list[int]] = {}
+def shift_classes(vocab: frozenset[bytes]) -> ShiftClasses:
+    """The word list by Caesar shift class: each lower-case word shifted to start with
+    "a" -> the first letters (0-25) of the words that shift to it. Words that are
+    shifts of each other share the key, so one translate and one look-up per unknown
+    word give every shift that turns it into a listed word. Built once per scanner."""
+    by_first: list[list[bytes]] = [[] for _ in range(26)]
     for w in vocab:
         if w.isalpha() and w.islower():
-            g = w[0] - 97
-            classes.setdefault(w.translate(_CAESAR_BYTES[g]), []).append(g)
-    _SHIFT_CLASSES[id(vocab)] = (vocab, classes)
+            by_first[w[0] - 97].append(w)
+    classes: ShiftClasses = {}
+    for g, words in enumerate(by_first):
+        for key in b" ".join(words).translate(_CAESAR_BYTES[g]).split():
+            shifts = classes.get(key)
+            if shifts is None:
+                classes[key] = [g]
+            else:
+                shifts.append(g)
     return classes
 
 
-def _caesar_hits(unknown: list[bytes], vocab: frozenset[bytes]) -> list[int]:
+def _caesar_hits(unknown: list[bytes], classes: ShiftClasses) -> list[int]:
     """For shifts 0-25: how many of the distinct lower-case words `unknown` decode to
     a listed word (what a translate, split and set intersection per shift counts)."""
-    classes = shift_classes(vocab)
     hits = [0] * 26
     for w in unknown:
         f = w[0] - 97
@@ -92,9 +93,11 @@ def _candidates(decoders: frozenset[str]) -> tuple[tuple[str, int | str | None, 
     return tuple(ranked)
 
 
-def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str]) -> Verdict | None:
+def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str],
+          classes: ShiftClasses | None = None) -> Verdict | None:
     """The most English decoding of `words` among the enabled keyless ciphers, or None
-    when none beats the words as written. Indexes in the verdict refer to `words`."""
+    when none beats the words as written. Indexes in the verdict refer to `words`.
+    `classes`, `shift_classes(model.vocab)`, makes ranking the Caesar shifts cheap."""
     index = [i for i, w in enumerate(words) if len(w) >= 2 and w.isalpha()]
     if not index:
         return None
@@ -114,7 +117,7 @@ def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str])
     ranked = _candidates(decoders)
     # The words are alphabetic; folded to lower case (as the scanner's are), every
     # Caesar shift is counted at once.
-    by_shift = _caesar_hits(unknown, vocab) if joined.islower() else None
+    by_shift = _caesar_hits(unknown, classes) if classes is not None and joined.islower() else None
     hits = [
         by_shift[key] if by_shift is not None and cipher in ("rot13", "caesar") and isinstance(key, int)
         else len(vocab.intersection(joined.translate(table).split() if table else [w[::-1] for w in unknown]))

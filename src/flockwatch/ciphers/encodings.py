@@ -106,6 +106,13 @@ _HEX_SHAPE = bytes(104 if c in b"0123456789abcdefABCDEF" else 32 if c in b" :" e
 _SPACED_HEX_PROBE = b" hh hh hh hh hh hh hh hh "
 
 
+def _spaced_hex_shape(shape: bytes) -> bool:
+    """Eight spaced hex pairs in a row, not inside a longer token. The probe without
+    its edge spaces is searched first: most texts fail that without the copies the
+    edge test takes."""
+    return _SPACED_HEX_PROBE[1:-1] in shape and _SPACED_HEX_PROBE in b" " + shape + b" "
+
+
 def _long_tokens(text: str, raw: bytes, shape: bytes, min_chars: int) -> list[tuple[int, str]]:
     """Whitespace-separated tokens of at least `min_chars`, with their offsets. Base64,
     base32 and plain hex runs live only inside such tokens, so the regexes run on
@@ -149,10 +156,6 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings, raw: bytes |
     `text.encode("utf-8", "replace")` (the scanner encodes once for every finder)."""
     out: list[Decoding] = []
     taken: list[tuple[int, int]] = []
-
-    def free(a: int, b: int) -> bool:
-        return all(b <= x or a >= y for x, y in taken)
-
     if raw is None:
         raw = text.encode("utf-8", "replace")
     long_tokens = _long_tokens(text, raw, raw.translate(_SHAPE), cfg.min_encoded_chars)
@@ -173,10 +176,12 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings, raw: bytes |
                     out.append(_hit(cipher, text, a, b, plain))
                     break
     # "69 67 6e ...": eight spaced hex pairs in a row.
-    if "hex" in enabled and _SPACED_HEX_PROBE in b" " + raw.translate(_HEX_SHAPE) + b" ":
+    if "hex" in enabled and _spaced_hex_shape(raw.translate(_HEX_SHAPE)):
         for m in _SPACED_HEX_RE.finditer(text):
             plain = decode_hex(m.group())
-            if free(*m.span()) and plain is not None and is_text(plain, cfg):
+            a, b = m.span()
+            free = all(b <= x or a >= y for x, y in taken)
+            if free and plain is not None and is_text(plain, cfg):
                 out.append(_hit("hex", text, *m.span(), plain))
     if "url" in enabled and "%" in text:
         pos = 0

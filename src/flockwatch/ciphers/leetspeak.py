@@ -64,7 +64,10 @@ def find(text: str, cfg: LeetSettings, model: EnglishModel, raw: bytes | None = 
     if raw is None:
         raw = text.encode("utf-8", "replace")
     folded = raw.translate(_GATE)
-    if b"a1a" not in folded:
+    # A third of texts have no leet symbol at all (memchr); the rest are searched for
+    # letter-symbol-letter from their first symbol on.
+    first = folded.find(b"1")
+    if first == -1 or folded.find(b"a1a", max(first - 1, 0)) == -1:
         return None
     replaced: list[tuple[int, int, str]] = []
     short: list[tuple[int, int, str]] = []  # "t0", "m3": decoded, but too short to count
