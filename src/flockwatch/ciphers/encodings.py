@@ -45,6 +45,13 @@ def is_text(decoded: str, cfg: EncodingSettings) -> bool:
 
 
 def _utf8(raw: bytes) -> str | None:
+    # Most candidates decode to binary noise: tell that without raising (an exception
+    # costs more than the decode). A U+FFFD that is not in the bytes marks bad input.
+    text = raw.decode("utf-8", "replace")
+    if "\ufffd" not in text:
+        return text
+    if b"\xef\xbf\xbd" not in raw:
+        return None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -122,6 +129,7 @@ def _long_tokens(text: str, raw: bytes, shape: bytes, min_chars: int) -> list[tu
     probe = b"x" * min_chars
     ascii_text = len(raw) == len(text)
     out: list[tuple[int, str]] = []
+    done_b = done_c = 0  # bytes and characters of `text` before the last chunk's end
     i = shape.find(probe)
     while i != -1:
         a = shape.rfind(b" ", 0, i) + 1
@@ -130,14 +138,21 @@ def _long_tokens(text: str, raw: bytes, shape: bytes, min_chars: int) -> list[tu
             b = len(shape)
         if ascii_text:
             pieces = [(a, text[a:b])]
-        else:  # byte offsets to characters; split again on non-ASCII whitespace
-            ca = len(raw[:a].decode("utf-8"))
-            chunk = text[ca : ca + len(raw[a:b].decode("utf-8"))]
-            pieces, pos = [], 0
-            for t in chunk.split():
-                pos = chunk.find(t, pos)
-                pieces.append((ca + pos, t))
-                pos += len(t)
+        else:  # byte offsets to characters, decoding each byte once
+            ca = done_c + len(raw[done_b:a].decode("utf-8"))
+            cb = ca + len(raw[a:b].decode("utf-8"))
+            done_b, done_c = b, cb
+            chunk = text[ca:cb]
+            if len(chunk) < min_chars:
+                pieces = []
+            elif chunk.isascii():  # no whitespace left in it
+                pieces = [(ca, chunk)]
+            else:  # split again on non-ASCII whitespace
+                pieces, pos = [], 0
+                for t in chunk.split():
+                    pos = chunk.find(t, pos)
+                    pieces.append((ca + pos, t))
+                    pos += len(t)
         for start, t in pieces:
             if len(t) < min_chars:
                 continue
@@ -184,11 +199,21 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings, raw: bytes |
             if free and plain is not None and is_text(plain, cfg):
                 out.append(_hit("hex", text, *m.span(), plain))
     if "url" in enabled and "%" in text:
-        pos = 0
-        for token in text.split():  # whitespace tokens, not a regex: linear on any input
-            pos = text.find(token, pos)
-            start, pos = pos, pos + len(token)
-            if "%" not in token or (cfg.skip_urls and ("://" in token or token.startswith("www."))):
+        # The whitespace tokens holding a "%", found from each "%" outwards (not a regex:
+        # linear on any input; and the many tokens without one are never split out).
+        end = 0
+        pct = text.find("%")
+        while pct != -1:
+            start = pct
+            while start > end and not text[start - 1].isspace():
+                start -= 1
+            pos = pct + 1
+            while pos < len(text) and not text[pos].isspace():
+                pos += 1
+            end = pos
+            pct = text.find("%", end)
+            token = text[start:pos]
+            if cfg.skip_urls and ("://" in token or token.startswith("www.")):
                 continue
             if len(_PCT_RE.findall(token)) < cfg.min_escapes:
                 continue
