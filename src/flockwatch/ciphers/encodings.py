@@ -50,7 +50,7 @@ def _utf8(raw: bytes) -> str | None:
     text = raw.decode("utf-8", "replace")
     if "\ufffd" not in text:
         return text
-    if b"\xef\xbf\xbd" not in raw:
+    if raw.find(b"\xef\xbf\xbd") == -1:
         return None
     try:
         return raw.decode("utf-8")
@@ -111,13 +111,16 @@ def _hit(cipher: str, text: str, start: int, end: int, plaintext: str) -> Decodi
 _SHAPE = bytes(32 if c in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" else 120 for c in range(256))
 _HEX_SHAPE = bytes(104 if c in b"0123456789abcdefABCDEF" else 32 if c in b" :" else 120 for c in range(256))
 _SPACED_HEX_PROBE = b" hh hh hh hh hh hh hh hh "
+_SPACED_HEX_CORE = _SPACED_HEX_PROBE[1:-1]
 
 
 def _spaced_hex_shape(shape: bytes) -> bool:
     """Eight spaced hex pairs in a row, not inside a longer token. The probe without
     its edge spaces is searched first: most texts fail that without the copies the
     edge test takes."""
-    return _SPACED_HEX_PROBE[1:-1] in shape and _SPACED_HEX_PROBE in b" " + shape + b" "
+    # bytes.find, not `in`: `in` on bytes first tries the operand as an int, and pays
+    # for the TypeError that raises.
+    return shape.find(_SPACED_HEX_CORE) != -1 and (b" " + shape + b" ").find(_SPACED_HEX_PROBE) != -1
 
 
 def _long_tokens(text: str, raw: bytes, shape: bytes, min_chars: int) -> list[tuple[int, str]]:
