@@ -123,39 +123,39 @@ def _spaced_hex_shape(shape: bytes) -> bool:
     return shape.find(_SPACED_HEX_CORE) != -1 and (b" " + shape + b" ").find(_SPACED_HEX_PROBE) != -1
 
 
-def _long_tokens(text: str, raw: bytes, shape: bytes, min_chars: int) -> list[tuple[int, str]]:
+# UTF-8 continuation bytes: deleting them leaves one byte per character, so offsets
+# in the shape are character offsets.
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def _shape_of(raw: bytes) -> bytes:
+    """`raw` (a text's UTF-8) through `_SHAPE`, one byte per character of the text."""
+    return raw.translate(_SHAPE, _UTF8_CONTINUATION)
+
+
+def _long_tokens(text: str, shape: bytes, min_chars: int) -> list[tuple[int, str]]:
     """Whitespace-separated tokens of at least `min_chars`, with their offsets. Base64,
     base32 and plain hex runs live only inside such tokens, so the regexes run on
     these few tokens, not over the whole text. The tokens are found by byte searches in
-    `shape` (`raw` through `_SHAPE`), so the many short words of prose are never
-    split out one by one."""
+    `shape` (`_shape_of` the text), so the many short words of prose are never split
+    out one by one."""
     probe = b"x" * min_chars
-    ascii_text = len(raw) == len(text)
     out: list[tuple[int, str]] = []
-    done_b = done_c = 0  # bytes and characters of `text` before the last chunk's end
     i = shape.find(probe)
     while i != -1:
         a = shape.rfind(b" ", 0, i) + 1
         b = shape.find(b" ", i)
         if b == -1:
             b = len(shape)
-        if ascii_text:
-            pieces = [(a, text[a:b])]
-        else:  # byte offsets to characters, decoding each byte once
-            ca = done_c + len(raw[done_b:a].decode("utf-8"))
-            cb = ca + len(raw[a:b].decode("utf-8"))
-            done_b, done_c = b, cb
-            chunk = text[ca:cb]
-            if len(chunk) < min_chars:
-                pieces = []
-            elif chunk.isascii():  # no whitespace left in it
-                pieces = [(ca, chunk)]
-            else:  # split again on non-ASCII whitespace
-                pieces, pos = [], 0
-                for t in chunk.split():
-                    pos = chunk.find(t, pos)
-                    pieces.append((ca + pos, t))
-                    pos += len(t)
+        chunk = text[a:b]
+        if chunk.isascii():  # no whitespace left in it
+            pieces = [(a, chunk)]
+        else:  # split again on non-ASCII whitespace
+            pieces, pos = [], 0
+            for t in chunk.split():
+                pos = chunk.find(t, pos)
+                pieces.append((a + pos, t))
+                pos += len(t)
         for start, t in pieces:
             if len(t) < min_chars:
                 continue
@@ -176,7 +176,7 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings, raw: bytes |
     taken: list[tuple[int, int]] = []
     if raw is None:
         raw = text.encode("utf-8", "replace")
-    long_tokens = _long_tokens(text, raw, raw.translate(_SHAPE), cfg.min_encoded_chars)
+    long_tokens = _long_tokens(text, _shape_of(raw), cfg.min_encoded_chars)
     for offset, token in long_tokens:
         # One regex pass per long token finds runs of the base64 alphabet, which holds
         # the base32 and hex alphabets too; string methods (C) then say which it is.
