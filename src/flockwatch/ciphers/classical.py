@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 from flockwatch.ciphers import atbash, caesar, reversal
 from flockwatch.ciphers.english import LETTERS, EnglishModel
@@ -45,9 +46,58 @@ def _trimmed_ratio(before: list[bool], after: list[bool], sizes: list[int]) -> t
     return hit_before / total, hit_after / total, a, b, hit_after - hit_before
 
 
-def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str]) -> Verdict | None:
+ShiftClasses = dict[bytes, list[int]]
+
+
+def shift_classes(vocab: frozenset[bytes]) -> ShiftClasses:
+    """The word list by Caesar shift class: each lower-case word shifted to start with
+    "a" -> the first letters (0-25) of the words that shift to it. Words that are
+    shifts of each other share the key, so one translate and one look-up per unknown
+    word give every shift that turns it into a listed word. Built once per scanner."""
+    by_first: list[list[bytes]] = [[] for _ in range(26)]
+    for w in vocab:
+        if w.isalpha() and w.islower():
+            by_first[w[0] - 97].append(w)
+    classes: ShiftClasses = {}
+    for g, words in enumerate(by_first):
+        for key in b" ".join(words).translate(_CAESAR_BYTES[g]).split():
+            shifts = classes.get(key)
+            if shifts is None:
+                classes[key] = [g]
+            else:
+                shifts.append(g)
+    return classes
+
+
+def _caesar_hits(unknown: list[bytes], classes: ShiftClasses) -> list[int]:
+    """For shifts 0-25: how many of the distinct lower-case words `unknown` decode to
+    a listed word (what a translate, split and set intersection per shift counts)."""
+    hits = [0] * 26
+    for w in unknown:
+        f = w[0] - 97
+        for g in classes.get(w.translate(_CAESAR_BYTES[f]), ()):
+            hits[(f - g) % 26] += 1
+    return hits
+
+
+@cache
+def _candidates(decoders: frozenset[str]) -> tuple[tuple[str, int | str | None, bytes | None], ...]:
+    """(cipher, key, byte table; None for reversal) of every enabled keyless cipher."""
+    ranked: list[tuple[str, int | str | None, bytes | None]] = []
+    if "caesar" in decoders:
+        ranked.extend((caesar.cipher_name(k), k, _CAESAR_BYTES[k]) for k in range(1, 26))
+    if "atbash" in decoders:
+        ranked.append(("atbash", None, _ATBASH_BYTES))
+    if "reversed" in decoders:
+        ranked.append(("reversed", None, None))
+    return tuple(ranked)
+
+
+def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str],
+          classes: ShiftClasses | None = None) -> Verdict | None:
     """The most English decoding of `words` among the enabled keyless ciphers, or None
-    when none beats the words as written. Indexes in the verdict refer to `words`."""
+    when none beats the words as written. Indexes in the verdict refer to `words`.
+    `classes`, `shift_classes(model.vocab)`, makes ranking the Caesar shifts cheap."""
     index = [i for i, w in enumerate(words) if len(w) >= 2 and w.isalpha()]
     if not index:
         return None
@@ -64,17 +114,14 @@ def judge(words: Sequence[bytes], model: EnglishModel, decoders: frozenset[str])
     if not unknown:
         return None
     joined = b" ".join(unknown)
-    # (cipher, key, byte table; None for reversal)
-    ranked: list[tuple[str, int | str | None, bytes | None]] = []
-    if "caesar" in decoders:
-        ranked.extend((caesar.cipher_name(k), k, _CAESAR_BYTES[k]) for k in range(1, 26))
-    if "atbash" in decoders:
-        ranked.append(("atbash", None, _ATBASH_BYTES))
-    if "reversed" in decoders:
-        ranked.append(("reversed", None, None))
+    ranked = _candidates(decoders)
+    # The words are alphabetic; folded to lower case (as the scanner's are), every
+    # Caesar shift is counted at once.
+    by_shift = _caesar_hits(unknown, classes) if classes is not None and joined.islower() else None
     hits = [
-        len(vocab.intersection(joined.translate(table).split() if table else [w[::-1] for w in unknown]))
-        for _, _, table in ranked
+        by_shift[key] if by_shift is not None and cipher in ("rot13", "caesar") and isinstance(key, int)
+        else len(vocab.intersection(joined.translate(table).split() if table else [w[::-1] for w in unknown]))
+        for cipher, key, table in ranked
     ]
     if max(hits, default=0) < max(2, _MIN_RANK_SHARE * len(unknown)):
         return None

@@ -45,6 +45,13 @@ def is_text(decoded: str, cfg: EncodingSettings) -> bool:
 
 
 def _utf8(raw: bytes) -> str | None:
+    # Most candidates decode to binary noise: tell that without raising (an exception
+    # costs more than the decode). A U+FFFD that is not in the bytes marks bad input.
+    text = raw.decode("utf-8", "replace")
+    if "\ufffd" not in text:
+        return text
+    if raw.find(b"\xef\xbf\xbd") == -1:
+        return None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -97,49 +104,79 @@ def _hit(cipher: str, text: str, start: int, end: int, plaintext: str) -> Decodi
     return Decoding(cipher, None, start, end, text[start:end], plaintext, whole)
 
 
-# C-level gates on the UTF-8 bytes: whitespace -> " ", everything else -> "x" (is
-# there a 16-character token at all?); hex digits -> "h", space and ":" -> " ",
-# everything else -> "x" (is there a run of spaced hex pairs?).
-_SHAPE = bytes(32 if c in b" \t\n\r\x0b\x0c" else 120 for c in range(256))
+# C-level gates on the UTF-8 bytes: ASCII whitespace -> " ", everything else -> "x"
+# (is there a 16-character token at all, and where?); hex digits -> "h", space and ":"
+# -> " ", everything else -> "x" (is there a run of spaced hex pairs?). The whitespace
+# set is every ASCII character `str.split` splits on.
+_SHAPE = bytes(32 if c in b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f" else 120 for c in range(256))
 _HEX_SHAPE = bytes(104 if c in b"0123456789abcdefABCDEF" else 32 if c in b" :" else 120 for c in range(256))
 _SPACED_HEX_PROBE = b" hh hh hh hh hh hh hh hh "
+_SPACED_HEX_CORE = _SPACED_HEX_PROBE[1:-1]
 
 
-def _long_tokens(text: str, tokens: list[str], lengths: list[int], min_chars: int) -> list[tuple[int, str]]:
+def _spaced_hex_shape(shape: bytes) -> bool:
+    """Eight spaced hex pairs in a row, not inside a longer token. The probe without
+    its edge spaces is searched first: most texts fail that without the copies the
+    edge test takes."""
+    # bytes.find, not `in`: `in` on bytes first tries the operand as an int, and pays
+    # for the TypeError that raises.
+    return shape.find(_SPACED_HEX_CORE) != -1 and (b" " + shape + b" ").find(_SPACED_HEX_PROBE) != -1
+
+
+# UTF-8 continuation bytes: deleting them leaves one byte per character, so offsets
+# in the shape are character offsets.
+_UTF8_CONTINUATION = bytes(range(0x80, 0xC0))
+
+
+def _shape_of(raw: bytes) -> bytes:
+    """`raw` (a text's UTF-8) through `_SHAPE`, one byte per character of the text."""
+    return raw.translate(_SHAPE, _UTF8_CONTINUATION)
+
+
+def _long_tokens(text: str, shape: bytes, min_chars: int) -> list[tuple[int, str]]:
     """Whitespace-separated tokens of at least `min_chars`, with their offsets. Base64,
     base32 and plain hex runs live only inside such tokens, so the regexes run on
-    these few tokens, not over the whole text."""
-    if not tokens or max(lengths) < min_chars:
-        return []
-    out, pos = [], 0
-    for t in [t for t in tokens if len(t) >= min_chars]:
-        # Only short tokens lie between two long ones, and a short token cannot
-        # contain a long one, so the next occurrence is the right one.
-        pos = text.find(t, pos)
-        start = pos
-        pos += len(t)
-        if "://" in t:  # a link: only its query string can carry a payload
-            q = t.find("?")
-            if q == -1 or len(t) - q <= min_chars:
+    these few tokens, not over the whole text. The tokens are found by byte searches in
+    `shape` (`_shape_of` the text), so the many short words of prose are never split
+    out one by one."""
+    probe = b"x" * min_chars
+    out: list[tuple[int, str]] = []
+    i = shape.find(probe)
+    while i != -1:
+        a = shape.rfind(b" ", 0, i) + 1
+        b = shape.find(b" ", i)
+        if b == -1:
+            b = len(shape)
+        chunk = text[a:b]
+        if chunk.isascii():  # no whitespace left in it
+            pieces = [(a, chunk)]
+        else:  # split again on non-ASCII whitespace
+            pieces, pos = [], 0
+            for t in chunk.split():
+                pos = chunk.find(t, pos)
+                pieces.append((a + pos, t))
+                pos += len(t)
+        for start, t in pieces:
+            if len(t) < min_chars:
                 continue
-            start, t = start + q + 1, t[q + 1 :]
-        out.append((start, t))
+            if "://" in t:  # a link: only its query string can carry a payload
+                q = t.find("?")
+                if q == -1 or len(t) - q <= min_chars:
+                    continue
+                start, t = start + q + 1, t[q + 1 :]
+            out.append((start, t))
+        i = shape.find(probe, b)
     return out
 
 
-def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> list[Decoding]:
+def find(text: str, enabled: frozenset[str], cfg: EncodingSettings, raw: bytes | None = None) -> list[Decoding]:
+    """Encoded runs in `text` that decode to text. `raw`, when given, is
+    `text.encode("utf-8", "replace")` (the scanner encodes once for every finder)."""
     out: list[Decoding] = []
     taken: list[tuple[int, int]] = []
-
-    def free(a: int, b: int) -> bool:
-        return all(b <= x or a >= y for x, y in taken)
-
-    raw = text.encode("utf-8", "replace")
-    if b"x" * cfg.min_encoded_chars in raw.translate(_SHAPE):
-        tokens = text.split()
-        long_tokens = _long_tokens(text, tokens, list(map(len, tokens)), cfg.min_encoded_chars)
-    else:
-        long_tokens = []
+    if raw is None:
+        raw = text.encode("utf-8", "replace")
+    long_tokens = _long_tokens(text, _shape_of(raw), cfg.min_encoded_chars)
     for offset, token in long_tokens:
         # One regex pass per long token finds runs of the base64 alphabet, which holds
         # the base32 and hex alphabets too; string methods (C) then say which it is.
@@ -157,17 +194,29 @@ def find(text: str, enabled: frozenset[str], cfg: EncodingSettings) -> list[Deco
                     out.append(_hit(cipher, text, a, b, plain))
                     break
     # "69 67 6e ...": eight spaced hex pairs in a row.
-    if "hex" in enabled and _SPACED_HEX_PROBE in b" " + raw.translate(_HEX_SHAPE) + b" ":
+    if "hex" in enabled and _spaced_hex_shape(raw.translate(_HEX_SHAPE)):
         for m in _SPACED_HEX_RE.finditer(text):
             plain = decode_hex(m.group())
-            if free(*m.span()) and plain is not None and is_text(plain, cfg):
+            a, b = m.span()
+            free = all(b <= x or a >= y for x, y in taken)
+            if free and plain is not None and is_text(plain, cfg):
                 out.append(_hit("hex", text, *m.span(), plain))
     if "url" in enabled and "%" in text:
-        pos = 0
-        for token in text.split():  # whitespace tokens, not a regex: linear on any input
-            pos = text.find(token, pos)
-            start, pos = pos, pos + len(token)
-            if "%" not in token or (cfg.skip_urls and ("://" in token or token.startswith("www."))):
+        # The whitespace tokens holding a "%", found from each "%" outwards (not a regex:
+        # linear on any input; and the many tokens without one are never split out).
+        end = 0
+        pct = text.find("%")
+        while pct != -1:
+            start = pct
+            while start > end and not text[start - 1].isspace():
+                start -= 1
+            pos = pct + 1
+            while pos < len(text) and not text[pos].isspace():
+                pos += 1
+            end = pos
+            pct = text.find("%", end)
+            token = text[start:pos]
+            if cfg.skip_urls and ("://" in token or token.startswith("www.")):
                 continue
             if len(_PCT_RE.findall(token)) < cfg.min_escapes:
                 continue

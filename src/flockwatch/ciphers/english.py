@@ -52,6 +52,11 @@ def words_of(text: str) -> list[bytes]:
     return text.encode("utf-8", "replace").translate(_FOLD).split()
 
 
+def words_of_utf8(raw: bytes) -> list[bytes]:
+    """`words_of` for text already encoded (`text.encode("utf-8", "replace")`)."""
+    return raw.translate(_FOLD).split()
+
+
 @dataclass(frozen=True)
 class EnglishModel:
     quadgrams: dict[bytes, float]  # log10 probability of each seen quadgram

@@ -58,22 +58,59 @@ def deleet_word(token: str, model: EnglishModel, min_len: int) -> str | None:
     return None
 
 
-def find(text: str, cfg: LeetSettings, model: EnglishModel) -> Decoding | None:
-    folded = text.encode("utf-8", "replace").translate(_GATE)
-    if b"a1a" not in folded:
+_TOKEN_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" + "".join(LEET))
+_SYMBOL_RE = re.compile(f"[{_SYMBOLS}]")
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"  # what `\w` matches in a str pattern
+
+
+def leet_tokens(text: str) -> list[tuple[int, str]]:
+    """(offset, token) of every `_TOKEN_RE` match, found from the symbols outwards: a
+    match is a whole run of letters and leet symbols holding a symbol, with neither a
+    word character nor a symbol on either side. `_TOKEN_RE.finditer` tries every
+    position of the text, which costs far more on a long post."""
+    out: list[tuple[int, str]] = []
+    n, done = len(text), 0
+    for m in _SYMBOL_RE.finditer(text):
+        s = m.start()
+        if s < done:
+            continue  # in the run just taken
+        a, b = s, s + 1
+        while a > 0 and text[a - 1] in _TOKEN_CHARS:
+            a -= 1
+        while b < n and text[b] in _TOKEN_CHARS:
+            b += 1
+        done = b
+        if (a == 0 or not _is_word_char(text[a - 1])) and (b == n or not _is_word_char(text[b])):
+            out.append((a, text[a:b]))
+    return out
+
+
+def find(text: str, cfg: LeetSettings, model: EnglishModel, raw: bytes | None = None) -> Decoding | None:
+    """The text with its leet words spelt out, or None. `raw`, when given, is
+    `text.encode("utf-8", "replace")`."""
+    if raw is None:
+        raw = text.encode("utf-8", "replace")
+    folded = raw.translate(_GATE)
+    # A third of texts have no leet symbol at all (memchr); the rest are searched for
+    # letter-symbol-letter from their first symbol on.
+    first = folded.find(b"1")
+    if first == -1 or folded.find(b"a1a", max(first - 1, 0)) == -1:
         return None
+    candidates = [(a, t) for a, t in leet_tokens(text) if any(c.isalpha() for c in t)]
+    if len(candidates) < cfg.min_words:
+        return None  # too few leet-looking tokens to count, whatever they decode to
     replaced: list[tuple[int, int, str]] = []
     short: list[tuple[int, int, str]] = []  # "t0", "m3": decoded, but too short to count
-    for m in _TOKEN_RE.finditer(text):
-        token = m.group()
-        if not any(c.isalpha() for c in token):
-            continue
+    for token_start, token in candidates:
         word = deleet_word(token, model, 2)
         if word is None:
             continue
         core = token.lower().strip("!|+$@")
         offset = token.lower().index(core)
-        start = m.start() + offset
+        start = token_start + offset
         hit = (start, start + len(core), _match_case(token[offset:offset + len(core)], word))
         (replaced if len(word) >= cfg.min_word_len else short).append(hit)
     if len(replaced) < cfg.min_words:

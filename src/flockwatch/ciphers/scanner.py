@@ -50,54 +50,63 @@ class CipherScanner:
         )
         self.decoders = frozenset(config.decoders)
         self.classical = self.decoders & CLASSICAL
+        # Built now, not on the first post judged (~40 ms and ~9 MB per rule load).
+        self.shift_classes = classical.shift_classes(self.model.vocab) if "caesar" in self.classical else None
         self.encodings = self.decoders & encodings.DECODERS
         self.foreign = frozenset(w.lower().encode() for w in config.foreign_stopwords)
         self.ignore = [re.compile(p) for p in config.ignore_patterns]
 
-    def scan(self, text: str) -> list[Decoding]:
+    def scan(self, text: str, raw: bytes | None = None) -> list[Decoding]:
+        """Decodings in `text`. `raw`, when given, is `text.encode("utf-8", "replace")`:
+        the rules of a pack scan the same text, and encoding it is not free."""
         cfg = self.config
+        original = text
         if len(text) > cfg.max_chars:
             text = text[: cfg.max_chars]
         for pattern in self.ignore:  # blanked, same length, so offsets hold
             text = pattern.sub(lambda m: " " * len(m.group()), text)
+        if raw is None or text is not original:
+            raw = text.encode("utf-8", "replace")
         found: list[Decoding] = []
         if self.encodings:
-            found.extend(encodings.find(text, self.encodings, cfg.encodings))
+            found.extend(encodings.find(text, self.encodings, cfg.encodings, raw))
         if "leetspeak" in self.decoders:
-            leet = leetspeak.find(text, cfg.leetspeak, self.model)
+            leet = leetspeak.find(text, cfg.leetspeak, self.model, raw)
             if leet is not None:
                 found.append(leet)
         if self.classical:
-            found.extend(self._classical(text))
+            found.extend(self._classical(text, raw))
         return found
 
     # -- classical ciphers -------------------------------------------------------------
 
-    def _classical(self, text: str) -> list[Decoding]:
+    def _classical(self, text: str, raw: bytes | None = None) -> list[Decoding]:
         cfg, model = self.config, self.model
         sp = cfg.spans
-        tokens = tokenize(text, model, sp.min_word_len, sp.min_unknown_words)
+        tokens = tokenize(text, model, sp.min_word_len, sp.min_unknown_words, raw)
+        if len(tokens.unknown) < sp.min_unknown_words:
+            return []  # what candidate_runs would say first; most texts stop here
         runs = candidate_runs(tokens, model, min_unknown=sp.min_unknown_words,
                               min_unknown_share=sp.min_unknown_share)
         if not runs:
             return []
-        n_words = sum(1 for w in tokens.words if w.isalpha() and len(w) >= 2)
         out = []
         for run in runs:
             if self._foreign_words(run.words):
                 continue  # a run of another language's words: no decoder will read it
-            decoded = self._keyless(text, tokens, run, n_words)
+            decoded = self._keyless(text, tokens, run)
             if decoded is None:
-                decoded = self._keyed(text, tokens, run, n_words)
+                decoded = self._keyed(text, tokens, run)
             if decoded is not None:
                 out.append(decoded)
         return out
 
-    def _extent(self, text: str, tokens: Tokens, first: int, last: int, n_words: int, run: Run) -> tuple[int, int, bool]:
+    def _extent(self, text: str, tokens: Tokens, first: int, last: int, run: Run) -> tuple[int, int, bool]:
         """Character span of tokens first..last, and whether they are (nearly) all the
         words of the text. A whole-text span, or one with nothing but punctuation,
         digits or symbols beyond it, reaches the text's edges."""
         words = sum(1 for w in tokens.words[first : last + 1] if w.isalpha() and len(w) >= 2)
+        n_words = tokens.word_count()
         whole = n_words > 0 and words / n_words >= self.config.spans.whole_text_share
         start, end = run.offsets[first][0], run.offsets[last][1]
         if whole or not _has_word(text[:start]):
@@ -113,9 +122,9 @@ class CipherScanner:
             end -= 1
         return start, end, whole
 
-    def _keyless(self, text: str, tokens: Tokens, run: Run, n_words: int) -> Decoding | None:
+    def _keyless(self, text: str, tokens: Tokens, run: Run) -> Decoding | None:
         acc, model = self.config.accept, self.model
-        verdict = classical.judge(run.words, model, self.classical)
+        verdict = classical.judge(run.words, model, self.classical, self.shift_classes)
         if verdict is None or verdict.ratio < acc.min_word_ratio:
             return None
         if verdict.ratio - verdict.base_ratio < acc.min_ratio_gain:
@@ -128,7 +137,7 @@ class CipherScanner:
             first -= 1
         while last + 1 < len(words) and words[last + 1].isalpha() and dec(words[last + 1]) in vocab:
             last += 1
-        start, end, whole = self._extent(text, tokens, first, last, n_words, run)
+        start, end, whole = self._extent(text, tokens, first, last, run)
         if whole and _has_word(text[:run.offsets[first][0]] + " " + text[run.offsets[last][1]:]):
             start, end = run.offsets[first][0], run.offsets[last][1]  # plain words outside stay out
         encoded = text[start:end]
@@ -145,7 +154,7 @@ class CipherScanner:
                     "fitness_before": f0, "fitness_after": f1},
         )
 
-    def _keyed(self, text: str, tokens: Tokens, run: Run, n_words: int) -> Decoding | None:
+    def _keyed(self, text: str, tokens: Tokens, run: Run) -> Decoding | None:
         """Vigenère or substitution, for long runs whose statistics call for them."""
         if not ({"substitution", "vigenere"} & self.decoders):
             return None
@@ -155,7 +164,7 @@ class CipherScanner:
         run_letters = b"".join(w for w in run.words if w.isalpha())
         if len(run_letters) < min(cfg.substitution.min_letters, cfg.vigenere.min_letters):
             return None
-        start, end, whole = self._extent(text, tokens, run.first, run.last, n_words, run)
+        start, end, whole = self._extent(text, tokens, run.first, run.last, run)
         encoded = text[start:end]
         counts = letter_counts(encoded.encode("ascii", "ignore").lower().decode())
         n = sum(counts)

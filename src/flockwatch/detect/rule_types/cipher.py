@@ -29,6 +29,23 @@ from flockwatch.ingest.event import Event
 
 _JOIN = "\n\n"  # between two fields scanned as one text: a hard break for every decoder
 
+# The last text scanned and its UTF-8: every rule of the pack scans the same fields of
+# the same event, one after the other, so the join and the encoding are done once.
+# Keyed by the identity of the field strings (immutable, and held here so their ids
+# cannot be reused); one tuple, replaced whole, so a reader never sees a torn entry.
+_last_text: tuple[str, str | None, str, bytes] = ("", None, "", b"")
+
+
+def _text_of(v1: str, v2: str | None) -> tuple[str, bytes]:
+    global _last_text
+    last = _last_text
+    if last[0] is v1 and last[1] is v2:
+        return last[2], last[3]
+    text = v1 if v2 is None else v1 + _JOIN + v2
+    raw = text.encode("utf-8", "replace")
+    _last_text = (v1, v2, text, raw)
+    return text, raw
+
 
 def _within(d: Decoding, field: str, offset: int) -> Decoding:
     """A decoding of the joined text, re-expressed in the field it lies in."""
@@ -67,7 +84,7 @@ class CipherDetector(Detector):
         if len(values) == 2:
             (f1, v1), (f2, v2) = values
             cut = len(v1) + len(_JOIN)
-            hits = scan(v1 + _JOIN + v2)
+            hits = scan(*_text_of(v1, v2))
             if not hits:
                 return []
             mapped = []
@@ -82,6 +99,9 @@ class CipherDetector(Detector):
                     break
             else:
                 return mapped
+        if len(values) == 1:
+            (f, v), = values
+            return [(f, d) for d in scan(*_text_of(v, None))]
         return [(f, d) for f, v in values for d in scan(v)]
 
     def add_data(
