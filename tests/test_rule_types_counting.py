@@ -5,9 +5,8 @@ near-duplicate robustness, and state that expires with its window."""
 from __future__ import annotations
 
 import pytest
-from support.stateful import engine, event, run
+from support.stateful import engine, event, process_all, run
 
-from flockwatch.alerts.alert import Alert
 from flockwatch.detect.engine import Engine
 
 MIN = 60.0
@@ -18,10 +17,6 @@ NEAR_DUP = {"type": "near_duplicate", "window": "10m", "threshold": 5, "count": 
 
 BASE = "Claiming my spot on Moltbook with a shiny CLAW mint, join the token movement today and earn rewards"
 
-
-def process_all(eng: Engine, events: list) -> list[list[Alert]]:
-    """The alerts each event produced, in order (not merged: growth is visible)."""
-    return [eng.process(e) for e in events]
 
 
 # ---- threshold -------------------------------------------------------------------------

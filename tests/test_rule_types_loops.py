@@ -8,9 +8,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support.stateful import T0, engine, event, pack_text, run
+from support.stateful import T0, advance, engine, event, pack_text, process_all, run, state_of, summary_of
 
-from flockwatch.alerts.alert import Alert
 from flockwatch.bridge.mapping import Mapped, iter_comment_tree, map_post
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.event import Event
@@ -27,24 +26,6 @@ ECHO_CHAIN = {"type": "echo_chain", "events": ["post", "comment"], "window": "1h
 PROPAGATION = {"type": "propagation", "events": ["post", "comment", "dm"], "count": "agents", "window": "6h",
                "threshold": 3, "min_hops": 1, "bands": 8, "rows": 2, "min_similarity": 0.5}
 
-
-def process_all(eng: Engine, events: list[Event]) -> list[list[Alert]]:
-    """The alerts each event produced, in order (not merged: growth is visible)."""
-    return [eng.process(e) for e in events]
-
-
-def summary_of(alerts: list[Alert]) -> list[tuple[str, int, list[str]]]:
-    return [(a.fingerprint, a.count, a.event_ids) for a in alerts]
-
-
-def advance(eng: Engine, at: float) -> None:
-    """Move event time on with an event none of these rules take (a vote), then collect."""
-    eng.process(event(999_999, at=at, type="vote", agent_id="clock", post_id="p", target_agent_id="x", value=1))
-    eng.collect_garbage()
-
-
-def state_of(eng: Engine) -> dict[str, Any]:
-    return eng.state.for_rule("t.rule")
 
 
 # ---- ping_pong ---------------------------------------------------------------------------

@@ -7,9 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from support.stateful import engine, event, pack_text, run
+from support.stateful import advance, engine, event, pack_text, process_all, run, state_of, summary_of
 
-from flockwatch.alerts.alert import Alert
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.event import Event
 from flockwatch.rules.loader import load_pack_text
@@ -29,24 +28,6 @@ SEQUENCE = {"type": "sequence", "events": ["post", "comment", "dm"], "within": "
     {"name": "gamma", "condition": {"field": "text", "icontains": "gamma"}},
 ]}
 
-
-def process_all(eng: Engine, events: list[Event]) -> list[list[Alert]]:
-    """The alerts each event produced, in order (not merged: growth is visible)."""
-    return [eng.process(e) for e in events]
-
-
-def summary_of(alerts: list[Alert]) -> list[tuple[str, int, list[str]]]:
-    return [(a.fingerprint, a.count, a.event_ids) for a in alerts]
-
-
-def advance(eng: Engine, at: float) -> None:
-    """Move event time on with an event none of these rules take (a vote), then collect."""
-    eng.process(event(999_999, at=at, type="vote", agent_id="clock", post_id="p", target_agent_id="x", value=1))
-    eng.collect_garbage()
-
-
-def state_of(eng: Engine) -> dict[str, Any]:
-    return eng.state.for_rule("t.rule")
 
 
 # ---- spike -----------------------------------------------------------------------------

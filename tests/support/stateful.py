@@ -39,3 +39,22 @@ def run(eng: Engine, events: list[Event]) -> list[Alert]:
     for ev in events:
         c.add(eng.process(ev))
     return c.alerts()
+
+
+def process_all(eng: Engine, events: list[Event]) -> list[list[Alert]]:
+    """The alerts each event produced, in order (not merged: growth is visible)."""
+    return [eng.process(e) for e in events]
+
+
+def summary_of(alerts: list[Alert]) -> list[tuple[str, int, list[str]]]:
+    return [(a.fingerprint, a.count, a.event_ids) for a in alerts]
+
+
+def advance(eng: Engine, at: float) -> None:
+    """Move event time on with an event none of these rules take (a vote), then collect."""
+    eng.process(event(999_999, at=at, type="vote", agent_id="clock", post_id="p", target_agent_id="x", value=1))
+    eng.collect_garbage()
+
+
+def state_of(eng: Engine) -> dict[str, Any]:
+    return eng.state.for_rule("t.rule")  # type: ignore[return-value]
