@@ -8,12 +8,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support.stateful import T0, advance, engine, event, pack_text, process_all, run, state_of, summary_of
+from support.stateful import (
+    T0, advance, assert_restored_state_expires_at_the_edge, engine, event, process_all, run, state_of, summary_of,
+)
 
 from flockwatch.bridge.mapping import Mapped, iter_comment_tree, map_post
-from flockwatch.detect.engine import Engine
 from flockwatch.ingest.event import Event
-from flockwatch.rules.loader import load_pack_text
 
 MIN = 60.0
 HOUR = 3600.0
@@ -572,15 +572,5 @@ RESTORED = {  # rule, a stream, the time of its last event, the rule's ttl
 
 @pytest.mark.parametrize("name", sorted(RESTORED))
 def test_restored_state_expires_at_the_same_edge(name):
-    # A worker that takes over a partition restores the state from its changelog but not
-    # the in-memory touch queue: garbage collection then scans the whole state by `t`.
     rule, stream, last, ttl = RESTORED[name]
-    first = engine(rule)
-    run(first, stream())
-    taken_over = Engine([load_pack_text(pack_text(rule), "t.yaml")], state=first.state)
-    state = state_of(taken_over)
-    assert state
-    advance(taken_over, last + ttl)
-    assert state, "state still needed was dropped"
-    advance(taken_over, last + ttl + 1)
-    assert dict(state) == {}
+    assert_restored_state_expires_at_the_edge(rule, stream(), last, ttl)

@@ -58,3 +58,19 @@ def advance(eng: Engine, at: float) -> None:
 
 def state_of(eng: Engine) -> dict[str, Any]:
     return eng.state.for_rule("t.rule")  # type: ignore[return-value]
+
+
+def assert_restored_state_expires_at_the_edge(rule: dict[str, Any], events: list[Event], last: float,
+                                              ttl: float) -> None:
+    """A worker that takes over a partition restores the state from its changelog but not
+    the in-memory touch queue: garbage collection then scans the whole state by `t`, and
+    must drop it exactly `ttl` after the `last` event, not before."""
+    first = engine(rule)
+    run(first, events)
+    taken_over = Engine([load_pack_text(pack_text(rule), "t.yaml")], state=first.state)
+    state = state_of(taken_over)
+    assert state
+    advance(taken_over, last + ttl)
+    assert state, "state still needed was dropped"
+    advance(taken_over, last + ttl + 1)
+    assert dict(state) == {}
