@@ -186,3 +186,54 @@ def test_screen_answers_as_the_bank_does_on_the_normalised_text() -> None:
         want_hits, want_views = reference.scan(normalised)
         assert (hits, views.text, views.views) == (want_hits, normalised, want_views.views), text
     assert screen.scan(_event("S e n d your p4ssw0rd"))[1].text == "send your p4ssw0rd"
+
+
+TIED_PACK = """
+pack: {name: cue-tie, version: 1.0.0, requires_engine: ">=1.0,<2"}
+rules:
+  - id: t.tied
+    type: cue_score
+    title: tied weights
+    category: prompt_injection
+    severity: low
+    events: [post]
+    cues:
+      zeta: {weight: 2, patterns: ['\\bzeta\\b']}
+      alpha: {weight: 2, patterns: ['\\balpha\\b']}
+      mid: {weight: 2, patterns: ['\\bmid\\b']}
+      heavy: {weight: 3, patterns: ['\\bheavy\\b']}
+    require: [[alpha, mid, zeta]]
+    bands: {low: 4}
+"""
+
+_TIED_SCRIPT = """
+import json, sys, textwrap
+from datetime import datetime, timezone
+from flockwatch.detect.engine import Engine
+from flockwatch.ingest.event import Event
+from flockwatch.rules.loader import load_pack_text
+engine = Engine([load_pack_text(textwrap.dedent(sys.stdin.read()), "cue-tie.yaml")])
+event = Event(event_id="e1", type="post", ts=datetime(2026, 1, 30, tzinfo=timezone.utc), agent_id="a",
+              text="alpha mid zeta heavy")
+(alert,) = engine.process(event)
+print(json.dumps([alert.evidence["cue_names"], alert.summary]))
+"""
+
+
+def test_evidence_order_is_the_same_under_every_hash_seed() -> None:
+    """Cues are confirmed in set order, which follows PYTHONHASHSEED; evidence and
+    summary must not (two workers, or a replay, would describe one alert differently)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    outputs = set()
+    for seed in ("0", "1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", _TIED_SCRIPT], input=TIED_PACK, env=env,
+                             capture_output=True, text=True, check=True)
+        outputs.add(run.stdout.strip())
+    assert len(outputs) == 1, outputs
+    names, _summary = json.loads(outputs.pop())
+    assert names == ["heavy", "zeta", "alpha", "mid"]  # heaviest first, ties as declared

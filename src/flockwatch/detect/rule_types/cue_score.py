@@ -147,6 +147,10 @@ class CueScoreDetector(Detector):
         self._positive_plan = sorted(((c, slots) for c, slots in self._cue_plan if c.weight > 0),
                                      key=lambda plan: -plan[0].weight)
         context_names = {c.name for c in self.context}
+        # Evidence lists matched cues heaviest first, ties in declaration order: cues are
+        # confirmed in an order that depends on set iteration (PYTHONHASHSEED), and the
+        # summary and evidence must be the same on every run and every worker.
+        self._declared = {name: i for i, name in enumerate([*(c.name for c in cues), *(c.name for c in self.context)])}
         self._req_plan = [(req, slots, tuple(n for n in req if n in context_names))
                           for req, slots in zip(self.require, self._req_slots)]
 
@@ -329,7 +333,8 @@ class CueScoreDetector(Detector):
         severity = self.severity_for(score)
         if severity is None:
             return []
-        matched.sort(key=lambda m: -m.weight)
+        declared = self._declared
+        matched.sort(key=lambda m: (-m.weight, declared.get(m.cue, len(declared))))
         evidence_out = {
             "score": score,
             "cue_names": [m.cue for m in matched],
