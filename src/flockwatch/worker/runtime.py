@@ -47,6 +47,7 @@ from flockwatch.worker.batch import BatchOutcome, BatchStep, Record, publication
 from flockwatch.worker.health import Health
 from flockwatch.worker.http import EndpointServer
 from flockwatch.worker.lag import LagTracker
+from flockwatch.worker.outbox import OutRecord, kafka_producer, send_records
 from flockwatch.worker.settings import WorkerSettings
 from flockwatch.worker.repartition import Held, KeyedStage, by_key_topic, forward_records, watermark_records
 from flockwatch.worker.table_state import TableState
@@ -197,8 +198,8 @@ class WorkerRuntime:
         if self.by_key is not None and outcome.forwards:
             # Sent first: they need nothing from the store, and must be on the broker
             # before this partition's next watermark promises they are.
-            for rec in forward_records(outcome.forwards, self.partitions):
-                pending.append(await self._send(self.by_key, rec.key, rec.value, partition=rec.partition))
+            records = forward_records(outcome.forwards, self.partitions)
+            pending += await self._send_all(self.by_key, [(r.partition, r.key, r.value) for r in records])
             self.metrics.forwarded.inc(len(outcome.forwards))
         stored = await self._store(outcome)
         for s in stored:
@@ -207,8 +208,7 @@ class WorkerRuntime:
         for dl in outcome.dead_letters:
             pending.append(await self._send(self.settings.dead_letter_topic, dl.key, dl.value))
         if self.state is not None:
-            for partition, key, value in self.state.flush():
-                pending.append(await self._send(self._changelog, key, value, partition=partition))
+            pending += await self._send_all(self._changelog, self.state.flush())
         if pending:
             await asyncio.gather(*pending)  # every record acknowledged by the broker
         for partition, ts in outcome.partition_ts.items():
@@ -284,16 +284,15 @@ class WorkerRuntime:
         for st in stored:
             pub = publication(st)
             pending.append(await self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers))
-        for partition, key, value in state.flush("keyed"):
-            pending.append(await self._send(self._changelog, key, value, partition=partition))
+        pending += await self._send_all(self._changelog, state.flush("keyed"))
         if pending:
             await asyncio.gather(*pending)
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
     async def _send_watermark(self, partition: int, idle: bool) -> None:
         assert self.by_key is not None
-        for rec in watermark_records(partition, self._latest.get(partition, float("-inf")), idle, self.partitions):
-            await self._send(self.by_key, rec.key, rec.value, partition=rec.partition)
+        records = watermark_records(partition, self._latest.get(partition, float("-inf")), idle, self.partitions)
+        await self._send_all(self.by_key, [(r.partition, r.key, r.value) for r in records])
 
     async def _send_watermarks(self) -> None:
         """Repeat every owned firehose partition's watermark (a restarted stage 2 needs
@@ -357,6 +356,13 @@ class WorkerRuntime:
         transport producer: Faust's Topic.send adds a channel, schema and callbacks per
         record, which cost more than the engine for a state-heavy batch."""
         return await self.app.producer.send(topic, key, value, partition, None, headers)
+
+    async def _send_all(self, topic: str, records: Sequence[OutRecord]) -> list[Any]:
+        """Hand records for explicit partitions to the producer as record batches (see
+        `outbox.py`); returns the delivery futures, one per record batch."""
+        if not records:
+            return []
+        return await send_records(kafka_producer(self.app.producer), topic, records)
 
     def _internal_alert(self, alert: Alert) -> None:
         """An alert about flockwatch itself (a refused rule reload), raised on the rule
