@@ -40,9 +40,16 @@ async def send_records(producer: Any, topic: str, records: Iterable[OutRecord]) 
         if builder is None:
             builder = builders[partition] = producer.create_batch()
         if builder.append(timestamp=None, key=key, value=value) is None:  # full (never the first record)
-            futures.append(await producer.send_batch(builder, topic, partition=partition))
+            futures.append(await _submit(producer, builder, topic, partition))
             builder = builders[partition] = producer.create_batch()
             builder.append(timestamp=None, key=key, value=value)
     for partition, builder in builders.items():
-        futures.append(await producer.send_batch(builder, topic, partition=partition))
+        futures.append(await _submit(producer, builder, topic, partition))
     return futures
+
+
+async def _submit(producer: Any, builder: Any, topic: str, partition: int) -> asyncio.Future[Any]:
+    # Closed: complete, so the sender takes it at once instead of letting it linger
+    # (and the next batch for the partition, which waits for this one, waits less).
+    builder.close()
+    return await producer.send_batch(builder, topic, partition=partition)
