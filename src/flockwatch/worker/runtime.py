@@ -47,8 +47,9 @@ from flockwatch.worker.batch import BatchOutcome, BatchStep, Record, publication
 from flockwatch.worker.health import Health
 from flockwatch.worker.http import EndpointServer
 from flockwatch.worker.lag import LagTracker
+from flockwatch.worker.outbox import OutRecord, kafka_producer, send_records
 from flockwatch.worker.settings import WorkerSettings
-from flockwatch.worker.repartition import Held, KeyedStage, by_key_topic, forward_records, watermark_records
+from flockwatch.worker.repartition import AckOrder, Held, KeyedStage, by_key_topic, forward_records, watermark_records
 from flockwatch.worker.table_state import TableState
 
 log = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class WorkerRuntime:
         self.events_topic = self.app.topic(s.events_topic, schema=RawSchema())
         self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
         self.keyed: KeyedStage[Any] = KeyedStage(self.partitions)
+        self.ack_order: AckOrder[Any] = AckOrder()
         self._latest: dict[int, float] = {}  # firehose partition -> latest event time forwarded
         self._quiet_since: dict[int, tuple[int | None, float]] = {}  # partition -> (acked offset, since)
         self._idle: set[int] = set()  # owned firehose partitions with nothing left to read for a while
@@ -197,8 +199,8 @@ class WorkerRuntime:
         if self.by_key is not None and outcome.forwards:
             # Sent first: they need nothing from the store, and must be on the broker
             # before this partition's next watermark promises they are.
-            for rec in forward_records(outcome.forwards, self.partitions):
-                pending.append(await self._send(self.by_key, rec.key, rec.value, partition=rec.partition))
+            records = forward_records(outcome.forwards, self.partitions, written=self.keyed.written)
+            pending += await self._send_all(self.by_key, [(r.partition, r.key, r.value) for r in records])
             self.metrics.forwarded.inc(len(outcome.forwards))
         stored = await self._store(outcome)
         for s in stored:
@@ -207,8 +209,7 @@ class WorkerRuntime:
         for dl in outcome.dead_letters:
             pending.append(await self._send(self.settings.dead_letter_topic, dl.key, dl.value))
         if self.state is not None:
-            for partition, key, value in self.state.flush():
-                pending.append(await self._send(self._changelog, key, value, partition=partition))
+            pending += await self._send_all(self._changelog, self.state.flush())
         if pending:
             await asyncio.gather(*pending)  # every record acknowledged by the broker
         for partition, ts in outcome.partition_ts.items():
@@ -235,9 +236,9 @@ class WorkerRuntime:
     async def _consume_keyed(self, stream: faust.StreamT) -> None:
         s = self.settings
         keyed = self.keyed
+        order = self.ack_order
         async for events in stream.noack_take(s.batch_size, within=s.batch_within):
-            ack_now = [h for h in (keyed.accept(ev.message.partition, ev.message.value, ev) for ev in events)
-                       if h is not None]
+            ack_now = self._accept_keyed(events)
             events = []  # noqa: PLW2901 - held records must be collectable when a rebalance lets go of them
             released = keyed.release()
             if released:
@@ -250,14 +251,24 @@ class WorkerRuntime:
                                  "(they will be replayed)", len(released), exc_info=True)
                     logging.shutdown()
                     os._exit(EXIT_BATCH_FAILED)
+            for handle in keyed.finished(released):
+                ack_now += order.done(handle.message.partition, handle)
             for ev in ack_now:
                 await stream.ack(ev)
-            for handle in keyed.finished(released):
-                await stream.ack(handle)
             self.metrics.reorder_held.set(len(keyed))
             if keyed.late:
                 self.metrics.forwards_late.inc(keyed.late)
                 keyed.late = 0
+
+    def _accept_keyed(self, events: Sequence[Any]) -> list[Any]:
+        """Hand records to stage 2; returns those that may be acknowledged now."""
+        ack_now: list[Any] = []
+        for ev in events:
+            partition = ev.message.partition
+            self.ack_order.read(partition, ev)
+            if self.keyed.accept(partition, ev.message.value, ev) is not None:
+                ack_now += self.ack_order.done(partition, ev)
+        return ack_now
 
     async def handle_keyed(self, released: Sequence[Held[Any]]) -> None:
         """Observe released forwards; store, publish and changelog what they caused."""
@@ -284,16 +295,15 @@ class WorkerRuntime:
         for st in stored:
             pub = publication(st)
             pending.append(await self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers))
-        for partition, key, value in state.flush("keyed"):
-            pending.append(await self._send(self._changelog, key, value, partition=partition))
+        pending += await self._send_all(self._changelog, state.flush("keyed"))
         if pending:
             await asyncio.gather(*pending)
         self.metrics.batch_seconds.observe(time.perf_counter() - t0)
 
     async def _send_watermark(self, partition: int, idle: bool) -> None:
         assert self.by_key is not None
-        for rec in watermark_records(partition, self._latest.get(partition, float("-inf")), idle, self.partitions):
-            await self._send(self.by_key, rec.key, rec.value, partition=rec.partition)
+        records = watermark_records(partition, self._latest.get(partition, float("-inf")), idle, self.partitions)
+        await self._send_all(self.by_key, [(r.partition, r.key, r.value) for r in records])
 
     async def _send_watermarks(self) -> None:
         """Repeat every owned firehose partition's watermark (a restarted stage 2 needs
@@ -330,6 +340,7 @@ class WorkerRuntime:
 
     def _let_go_of_held(self) -> None:
         dropped = self.keyed.drop_held()
+        self.ack_order.forget()
         if dropped:
             log.info("rebalance: let go of %d held forwarded records (they are read again)", dropped)
         self.metrics.reorder_held.set(len(self.keyed))
@@ -357,6 +368,13 @@ class WorkerRuntime:
         transport producer: Faust's Topic.send adds a channel, schema and callbacks per
         record, which cost more than the engine for a state-heavy batch."""
         return await self.app.producer.send(topic, key, value, partition, None, headers)
+
+    async def _send_all(self, topic: str, records: Sequence[OutRecord]) -> list[Any]:
+        """Hand records for explicit partitions to the producer as record batches (see
+        `outbox.py`); returns the delivery futures, one per record batch."""
+        if not records:
+            return []
+        return await send_records(kafka_producer(self.app.producer), topic, records)
 
     def _internal_alert(self, alert: Alert) -> None:
         """An alert about flockwatch itself (a refused rule reload), raised on the rule
@@ -388,7 +406,10 @@ class WorkerRuntime:
         owned = {tp.partition for tp in assigned if tp.topic == self.settings.events_topic}
         moved, self._owned = self._owned - owned, owned
         if self.by_key is not None:
-            self.keyed.drop_held(keep_partitions={tp.partition for tp in assigned if tp.topic == self.by_key})
+            reading = {tp.partition for tp in assigned if tp.topic == self.by_key}
+            self.keyed.drop_held(keep_partitions=reading)
+            self.ack_order.forget(keep_partitions=reading)
+            self.keyed.written.partitions = reading
         if not moved:
             return
         for p in moved:
