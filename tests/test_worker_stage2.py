@@ -75,3 +75,16 @@ def test_acknowledgements_never_pass_a_record_still_held() -> None:
     order.read(0, "b")
     order.forget()  # a rebalance: everything is read again
     assert order.done(0, "b") == [] and order.done(0, "a") == [] and len(order) == 0
+
+
+def test_acknowledgements_come_back_in_read_order_however_they_finish() -> None:
+    order: AckOrder[object] = AckOrder()
+    handles = [object() for _ in range(5000)]
+    for h in handles:
+        order.read(3, h)
+    released: list[object] = []
+    for h in reversed(handles[1:]):
+        released += order.done(3, h)
+    assert released == [] and len(order) == len(handles)
+    assert order.done(3, handles[0]) == handles
+    assert order.done(3, handles[0]) == [] and len(order) == 0  # done twice: nothing more

@@ -27,9 +27,10 @@ import heapq
 import json
 import logging
 import math
+from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import to_json
@@ -317,28 +318,36 @@ class AckOrder(Generic[H]):
     back here only once every handle read before it in its partition is done."""
 
     def __init__(self) -> None:
-        self._read: dict[int, dict[int, list[object]]] = {}  # partition -> id(handle) -> [handle, done]
+        # partition -> (slots in read order, id(handle) -> slot); a slot is [handle, done].
+        # A deque, not an ordered dict popped from the front: thousands of records can be
+        # held behind one, and each `done` must cost O(what it releases), not O(held).
+        self._read: dict[int, tuple[deque[list[Any]], dict[int, list[Any]]]] = {}
 
     def __len__(self) -> int:
-        return sum(len(q) for q in self._read.values())
+        return sum(len(q) for q, _ in self._read.values())
 
     def read(self, partition: int, handle: H) -> None:
-        self._read.setdefault(partition, {})[id(handle)] = [handle, False]
+        entry = self._read.get(partition)
+        if entry is None:
+            entry = self._read[partition] = (deque(), {})
+        slot = [handle, False]
+        entry[0].append(slot)
+        entry[1][id(handle)] = slot
 
     def done(self, partition: int, handle: H) -> list[H]:
         """Mark `handle` done; returns the handles that may now be acknowledged, in order.
         A handle forgotten since it was read (a rebalance) gives nothing."""
-        queue = self._read.get(partition)
-        slot = queue.get(id(handle)) if queue is not None else None
-        if queue is None or slot is None or slot[0] is not handle:
+        entry = self._read.get(partition)
+        slot = entry[1].get(id(handle)) if entry is not None else None
+        if entry is None or slot is None or slot[0] is not handle:
             return []
         slot[1] = True
+        queue, index = entry
         ready: list[H] = []
-        for ref, (h, finished) in list(queue.items()):
-            if not finished:
-                break
-            ready.append(h)  # type: ignore[arg-type]
-            del queue[ref]
+        while queue and queue[0][1]:
+            h = queue.popleft()[0]
+            del index[id(h)]
+            ready.append(h)
         return ready
 
     def forget(self, keep_partitions: set[int] | None = None) -> None:
