@@ -8,7 +8,8 @@ State of one key (JSON-serialisable, bounded):
 
 Event records are tuples of atoms (`fan` a tuple too), which CPython's cyclic garbage
 collector stops tracking: a big state costs the collector a container per key, not
-one per remembered event. (A changelog restores them as lists; code only indexes them.)
+one per remembered event. One record object serves all of an event's keys. (A
+changelog restores them as lists; code only indexes them.)
 
 `value` is what is counted (the event id, or the `distinct` field's value); `fan` is
 set when the rule's keys fan out (URLs, MinHash bands): the CRC32s of all the
@@ -35,6 +36,9 @@ COMPARE_LAST = 16  # similarity is checked against this many most recent events 
 
 
 _TS = itemgetter(0)
+
+# (ts, event_id, agent_id, value, fan, sample, sig): one remembered event.
+Record = tuple[float, str, str, str | None, tuple[int, ...] | None, str | None, int | None]
 
 
 def key_hash(key: str) -> int:
@@ -70,41 +74,38 @@ class WindowCount:
         return len({e[3] for e in events if e[3] is not None})
 
     def add(
-        self,
-        entry: dict[str, Any] | None,
-        key: str,
-        ts: float,
-        event_id: str,
-        agent_id: str,
-        value: str | None,
-        fan: tuple[int, ...] | None,
-        sample: str | None,
-        sig: int | None = None,
+        self, entry: dict[str, Any] | None, key: str, record: Record
     ) -> tuple[dict[str, Any], Incident | None, int]:
-        """Count one event; returns (new entry, incident to report or None, measure).
+        """Count one event, `record` = (ts, event_id, agent_id, value, fan, sample, sig);
+        returns (new entry, incident to report or None, measure).
         With `min_similarity`, only the events whose MinHash signature `sig` is that
         similar to the new event's count (a bucket's chance collisions do not), and an
         open incident grows only by events similar to one already in it.
-        The caller stores the entry back (Faust tables changelog on assignment)."""
+        The caller stores the entry back (Faust tables changelog on assignment), and
+        passes one record object to all of an event's keys: a near-duplicate text is in
+        ten LSH buckets, and one shared tuple is ten times fewer objects to allocate,
+        keep and (for the similarity loop below) fetch from memory."""
+        ts = record[0]
         if entry is None:
-            entry = {"t": ts, "ev": [], "inc": None}
+            # threshold >= 2 and max_kept >= 1: a new key's first event opens nothing.
+            return {"t": ts, "ev": [record], "inc": None}, None, 0
         events: list[Any] = entry["ev"]
         incident: Incident | None = entry["inc"]
         if events and events[-1][0] >= ts:
+            event_id = record[1]
             for e in reversed(events):  # a replayed event must not count twice (same ts: look at the tail)
                 if e[0] < ts:
                     break
                 if e[1] == event_id:
                     return entry, None, 0
-            late = events[-1][0] > ts
+            events.append(record)
+            if events[-2][0] > ts:
+                events.sort(key=_TS)  # late events within the window still count
         else:
-            late = False
-        events.append((ts, event_id, agent_id, value, fan, sample, sig))
-        if late:
-            events.sort(key=_TS)  # late events within the window still count
+            events.append(record)
         latest = entry["t"]
         if ts > latest:
-            latest = ts
+            latest = entry["t"] = ts
         horizon = latest - self.window
         if events[0][0] < horizon:  # in time order: the expired events are a prefix
             expired = 1
@@ -113,35 +114,37 @@ class WindowCount:
             del events[:expired]
         if len(events) > self._kept:
             del events[: len(events) - self._kept]
-        entry["t"] = latest
-        if incident is not None and not still_open(incident, ts, self.window):
-            incident = entry["inc"] = None  # closed for good: a late event must not revive it
         if incident is not None:
-            # Growing: the incident is already established; compare with a few recent
-            # events only, so a big cascade costs no more per event than a small one.
-            recent = events[-RECENT_PEERS - 1:]
-            if self._similar(recent, sig, event_id):
-                grow(incident, ts, event_id, agent_id, sample)
-                entry["inc"] = incident
-                return entry, incident, len(incident["agents"]) if self.distinct else incident["n"]
-            entry["inc"] = incident
-            return entry, None, 0
+            if not still_open(incident, ts, self.window):
+                incident = entry["inc"] = None  # closed for good: a late event must not revive it
+            else:
+                # Growing: the incident is already established; compare with a few recent
+                # events only, so a big cascade costs no more per event than a small one.
+                recent = events[-RECENT_PEERS - 1:]
+                if self._similar(recent, record[6], record[1]):
+                    grow(incident, ts, record[1], record[2], record[5])
+                    return entry, incident, len(incident["agents"]) if self.distinct else incident["n"]
+                return entry, None, 0
         deferred_at = entry.get("d")
         if deferred_at is not None and ts - deferred_at <= self.window:
             return entry, None, 0  # a lower bucket reports this cascade; stay quiet, cheaply
         # measure(peers) <= len(peers): below the threshold in length, no incident can
         # open, and the (unused) measure is not worth computing. Almost every bucket
         # event of a busy stream ends here.
-        if self.min_similarity > 0 and sig is not None:
-            last = events[-COMPARE_LAST:]
-            if len(last) < self.threshold:
+        threshold = self.threshold
+        if len(events) < threshold:
+            return entry, None, 0
+        sig = record[6]
+        if self._lanes and sig is not None:
+            last = events if len(events) <= COMPARE_LAST else events[-COMPARE_LAST:]
+            if len(last) < threshold:
                 return entry, None, 0
             lanes = self._lanes
             # Equal 8-bit lanes of the packed signatures (zero bytes of a ^ b, see
             # equal_lanes). Stop once too few events are left to reach the threshold:
             # a new text almost never has a near-duplicate, and these comparisons
             # (cache misses on scattered records) were the pack's biggest cost.
-            allowed = len(last) - self.threshold  # misses that still leave `threshold`
+            allowed = len(last) - threshold  # misses that still leave `threshold`
             for e in last:
                 other = e[6]
                 if other is None or (other ^ sig).to_bytes(SIG_SIZE, "little").count(0) < lanes:
@@ -151,17 +154,16 @@ class WindowCount:
             peers = [e for e in last if e[6] is not None and (e[6] ^ sig).to_bytes(SIG_SIZE, "little").count(0) >= lanes]
         else:
             peers = events
-        if len(peers) < self.threshold:
+        if len(peers) < threshold:
             return entry, None, 0
         measure = self.measure(peers)
-        reported = None
-        if measure >= self.threshold:
+        if measure >= threshold:
             if self._deferred(peers, key):
                 entry["d"] = ts
             else:
-                incident = reported = open_incident([(e[0], e[1], e[2], e[5]) for e in peers])
-        entry["inc"] = incident
-        return entry, reported, measure
+                entry["inc"] = incident = open_incident([(e[0], e[1], e[2], e[5]) for e in peers])
+                return entry, incident, measure
+        return entry, None, measure
 
     def _similar(self, recent: list[list[Any]], sig: int | None, event_id: str) -> bool:
         if self.min_similarity <= 0 or sig is None:
