@@ -3,13 +3,16 @@
 
 State of one key (JSON-serialisable, bounded):
 
-    {"t": latest ts, "ev": [(ts, event_id, agent_id, value, fan, sample, sig), ...],
+    {"t": latest ts, "ev": ((ts, event_id, agent_id, value, fan, sample, sig), ...),
      "inc": open incident or None, "d": when this bucket last deferred to a lower one}
 
-Event records are tuples of atoms (`fan` a tuple too), which CPython's cyclic garbage
-collector stops tracking: a big state costs the collector a container per key, not
-one per remembered event. One record object serves all of an event's keys. (A
-changelog restores them as lists; code only indexes them.)
+Everything in an entry is a tuple of atoms (`fan` a tuple too) unless an incident is
+open, so CPython's cyclic garbage collector stops tracking the records, then the
+`ev` tuple, and at its next full collection the entry itself: most keys hold one or
+two events and then sit idle until they expire, and a collection no longer walks
+them. (`ev` was a list, always tracked: two containers per key.) One record object
+serves all of an event's keys. (A changelog restores them as lists; code only
+indexes and slices them, and the next event makes `ev` a tuple again.)
 
 `value` is what is counted (the event id, or the `distinct` field's value); `fan` is
 set when the rule's keys fan out (URLs, MinHash bands): the CRC32s of all the
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
+from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -68,7 +72,7 @@ class WindowCount:
         # batch: near_duplicate_spam was ~8.9 of ~10.4 KB of changelog per event.
         self._kept = self.max_kept if value <= 0 else min(self.max_kept, COMPARE_LAST)
 
-    def measure(self, events: list[list[Any]]) -> int:
+    def measure(self, events: Sequence[Sequence[Any]]) -> int:
         if not self.distinct:
             return len(events)
         return len({e[3] for e in events if e[3] is not None})
@@ -88,8 +92,8 @@ class WindowCount:
         ts = record[0]
         if entry is None:
             # threshold >= 2 and max_kept >= 1: a new key's first event opens nothing.
-            return {"t": ts, "ev": [record], "inc": None}, None, 0
-        events: list[Any] = entry["ev"]
+            return {"t": ts, "ev": (record,), "inc": None}, None, 0
+        events: tuple[Any, ...] = entry["ev"]
         incident: Incident | None = entry["inc"]
         if events and events[-1][0] >= ts:
             event_id = record[1]
@@ -98,11 +102,12 @@ class WindowCount:
                     break
                 if e[1] == event_id:
                     return entry, None, 0
-            events.append(record)
-            if events[-2][0] > ts:
-                events.sort(key=_TS)  # late events within the window still count
+            late = events[-1][0] > ts
+            events = (*events, record)
+            if late:
+                events = tuple(sorted(events, key=_TS))  # late events within the window still count
         else:
-            events.append(record)
+            events = (*events, record)
         latest = entry["t"]
         if ts > latest:
             latest = entry["t"] = ts
@@ -111,9 +116,10 @@ class WindowCount:
             expired = 1
             while expired < len(events) and events[expired][0] < horizon:
                 expired += 1
-            del events[:expired]
+            events = events[expired:]
         if len(events) > self._kept:
-            del events[: len(events) - self._kept]
+            events = events[-self._kept:]
+        entry["ev"] = events
         if incident is not None:
             if not still_open(incident, ts, self.window):
                 incident = entry["inc"] = None  # closed for good: a late event must not revive it
@@ -165,16 +171,16 @@ class WindowCount:
                 return entry, incident, measure
         return entry, None, measure
 
-    def _similar(self, recent: list[list[Any]], sig: int | None, event_id: str) -> bool:
+    def _similar(self, recent: Sequence[Sequence[Any]], sig: int | None, event_id: str) -> bool:
         if self.min_similarity <= 0 or sig is None:
             return True
         lanes = self._lanes
         return any(e[1] != event_id and e[6] is not None and equal_lanes(e[6], sig) >= lanes for e in recent)
 
-    def _deferred(self, events: list[list[Any]], key: str) -> bool:
+    def _deferred(self, events: Sequence[Sequence[Any]], key: str) -> bool:
         """True when a bucket with a smaller key hash holds `threshold` of these events."""
         mine = key_hash(key)
-        groups: dict[int, list[list[Any]]] = defaultdict(list)
+        groups: dict[int, list[Sequence[Any]]] = defaultdict(list)
         for e in events:
             for h in e[4] or ():
                 if h < mine:
