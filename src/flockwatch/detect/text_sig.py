@@ -94,6 +94,7 @@ def _fmix32(h: int) -> int:
 _SIG_BYTES = struct.Struct(f"<{SIG_SIZE}I")  # a signature as little-endian uint32s
 _EMPTY_BYTES = _SIG_BYTES.pack(*[EMPTY_HASH] * SIG_SIZE)
 _MINIMUM = np.minimum.reduce  # ndarray.min's Python wrapper cost more than the reduction
+_UINT32_LE = np.dtype("<u4")
 
 
 class _Hasher:
@@ -120,15 +121,17 @@ class _Hasher:
                 self._rows.clear()
             # uint32 arithmetic wraps: exactly datasketch's a * h + b mod 2**32.
             h = np.uint32(_fmix32(zlib.crc32(word.encode())))
-            r = self._rows[word] = (h * self._a + self._b).astype("<u4", copy=False).tobytes()
+            r = self._rows[word] = (h * self._a + self._b).astype(_UINT32_LE, copy=False).tobytes()
         return r
 
     def signature_bytes(self, words: frozenset[str]) -> bytes:
         if len(words) <= 1:
             return self._row(next(iter(words))) if words else _EMPTY_BYTES
-        row = self._row
-        rows = np.frombuffer(b"".join([row(w) for w in words]), dtype="<u4").reshape(-1, SIG_SIZE)
-        return _MINIMUM(rows, axis=0).tobytes()  # type: ignore[no-any-return]
+        rows = [self._rows.get(w) for w in words]  # cached rows without a call per word
+        if None in rows:
+            rows = [self._row(w) for w in words]
+        matrix = np.ndarray((len(rows), SIG_SIZE), _UINT32_LE, b"".join(rows))
+        return _MINIMUM(matrix, axis=0).tobytes()  # type: ignore[no-any-return]
 
     def signature(self, words: frozenset[str]) -> list[int]:
         return list(_SIG_BYTES.unpack(self.signature_bytes(words)))
