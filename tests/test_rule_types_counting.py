@@ -4,6 +4,8 @@ near-duplicate robustness, and state that expires with its window."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from support.stateful import engine, event, process_all, run
 
@@ -228,6 +230,30 @@ def test_near_duplicate_keeps_two_campaigns_apart():
     assert len(alerts) == 2
     assert {frozenset(a.event_ids) for a in alerts} == {frozenset(f"e{i}" for i in range(1, 10, 2)),
                                                           frozenset(f"e{i}" for i in range(0, 10, 2))}
+
+
+def test_near_duplicate_state_restored_from_json_decides_the_same():
+    # A worker restores the state from its changelog as JSON: records and `ev` come back
+    # as lists (kept as tuples in memory). The cascade must go on as if never interrupted.
+    texts = _variants("emoji") + _variants("case")
+    events = [event(i, at=i * 20, agent_id=f"a{i}", text=t) for i, t in enumerate(texts)]
+    events.insert(6, event(90, at=5 * 20 - 5, agent_id="late", text=texts[0]))  # late, within the window
+
+    def alerts(restore_after: int | None) -> list[tuple[str, int, list[str]]]:
+        eng = engine(NEAR_DUP)
+        out = []
+        for n, ev in enumerate(events):
+            if n == restore_after:
+                state = eng.state.for_rule(eng.rules[0].id)
+                for key, entry in list(state.items()):
+                    state[key] = json.loads(json.dumps(entry))
+            out += [(a.fingerprint, a.count, a.event_ids) for a in eng.process(ev)]
+        return out
+
+    expected = alerts(None)
+    assert expected and expected[-1][1] == len(events)
+    for n in (3, 5, 7):
+        assert alerts(n) == expected, n
 
 
 def test_self_repetition_with_group_by_agent_and_no_lsh():

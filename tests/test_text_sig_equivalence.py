@@ -16,6 +16,7 @@ from datasketch import MinHash
 from flockwatch.detect.text_sig import (
     SEED,
     SIG_SIZE,
+    STOP_WORDS,
     band_keys,
     equal_lanes,
     lanes_needed,
@@ -108,3 +109,13 @@ def test_lane_count_test_agrees_with_packed_similarity() -> None:
 
 def test_tokens_of_unicode_text() -> None:
     assert tokens("The CLAW mint: Join the WAVE, join!! 42 🦞") == frozenset({"claw", "mint", "join", "wave"})
+
+
+def test_tokens_of_ascii_text_are_the_unicode_definition() -> None:
+    word = re.compile(r"[^\W\d_]{2,}")
+    rng = random.Random(7)
+    pool = [chr(c) for c in range(128)] + ["the", "and", "Claw", "42", "x_y", "é", "²"]
+    for _ in range(3000):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 40)))
+        expected = frozenset(w for w in word.findall(normalise(text)) if w not in STOP_WORDS)
+        assert tokens(text) == expected, repr(text)

@@ -21,7 +21,7 @@ from flockwatch.detect.incident import finding, sample_of
 from flockwatch.detect.keyed import KeyedDetector
 from flockwatch.detect.params import Params
 from flockwatch.detect.registry import register
-from flockwatch.detect.window_count import MAX_KEPT, WindowCount, key_hash
+from flockwatch.detect.window_count import MAX_KEPT, Record, WindowCount, key_hash
 from flockwatch.ingest.event import Event
 from flockwatch.rules.fields import getter, valid_field
 
@@ -58,10 +58,7 @@ class ThresholdDetector(KeyedDetector):
     def observe(
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], key: str
     ) -> list[Finding]:
-        ts, value, fan, sample, sig = self._prepare(event)
-        entry, incident, measure = self.counter.add(
-            state.get(key), key, ts, event.event_id, event.agent_id, value, fan, sample, sig
-        )
+        entry, incident, measure = self.counter.add(state.get(key), key, self._prepare(event))
         state[key] = entry  # reassign: Faust tables only changelog on set
         if incident is None:
             return []
@@ -79,15 +76,15 @@ class ThresholdDetector(KeyedDetector):
         keys = self.partition_keys(event)
         if not keys:
             return []
-        ts, value, fan, sample, sig = self._prepare(event)
-        event_id, agent_id, add, get = event.event_id, event.agent_id, self.counter.add, state.get
+        record = self._prepare(event)
+        add, get = self.counter.add, state.get
         out: list[Finding] = []
         for key in keys:
-            entry, incident, measure = add(get(key), key, ts, event_id, agent_id, value, fan, sample, sig)
+            entry, incident, measure = add(get(key), key, record)
             state[key] = entry  # reassign: Faust tables only changelog on set
             if incident is not None:
                 out.append(finding(self.incident_key(key), incident, event, self.evidence(key, measure, evidence)))
-        self.touched_all(keys, ts)
+        self.touched_all(keys, record[0])
         return out
 
     def incident_key(self, key: str) -> str:
@@ -103,10 +100,11 @@ class ThresholdDetector(KeyedDetector):
         """Packed MinHash signature to compare events within a bucket (near_duplicate)."""
         return None
 
-    def _prepare(self, event: Event) -> tuple[float, str | None, tuple[int, ...] | None, str | None, int | None]:
-        """Everything about the event that does not depend on the key, once per event
-        (a fan-out event is observed once per key). Keyed by id *and* text: decoded content
-        the engine rescans keeps its event's id."""
+    def _prepare(self, event: Event) -> Record:
+        """The event's record for `WindowCount.add`: everything about it that does not
+        depend on the key, once per event (a fan-out event is observed once per key, and
+        every key keeps the same record). Keyed by id *and* text: decoded content the
+        engine rescans keeps its event's id."""
         memo = (event.event_id, event.text, event.title)
         if self._prepared[0] == memo:
             return self._prepared[1]
@@ -116,7 +114,7 @@ class ThresholdDetector(KeyedDetector):
         else:
             value = event.event_id
         fan = tuple(sorted([key_hash(k) for k in self.partition_keys(event)])) if self.fan_out else None
-        prepared = (event.epoch, value, fan, sample_of(event), self.signature(event))
+        prepared = (event.epoch, event.event_id, event.agent_id, value, fan, sample_of(event), self.signature(event))
         self._prepared = (memo, prepared)
         return prepared
 
