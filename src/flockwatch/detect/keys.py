@@ -212,7 +212,13 @@ def _name_stem(fld: str | None, min_stem: int = 3, spread: int = 0) -> KeyFn:
         if not runs:
             return None
         s = _DIGITS.sub("#", name.casefold()).strip()
-        if sum(c.isalpha() for c in s) < min_stem:
+        letters = 0
+        for c in s:  # stops at `min_stem` letters: most names begin with them
+            if letters >= min_stem:
+                break
+            if c.isalpha():
+                letters += 1
+        if letters < min_stem:
             return None
         if not spread:
             return s
