@@ -53,7 +53,10 @@ class ReplyCycleDetector(KeyedDetector):
         if ts > entry["t"]:
             entry["t"] = ts
         horizon = entry["t"] - self.window
-        edges = [e for e in edges if e[0] >= horizon]
+        for e in edges:  # a new list only when an edge has left the window
+            if e[0] < horizon:
+                edges = [e for e in edges if e[0] >= horizon]
+                break
         incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
         # [round closing times within the window, event ids] per cycle; most threads have none.
         cycles: dict[str, list[Any]] = entry["cycles"]
