@@ -138,6 +138,11 @@ def parse_group_by(raw: Any, default: list[str] | None = None) -> list[KeySpec]:
 
 def partition_keys(specs: list[KeySpec], event: Event) -> list[str]:
     """The product of every spec's values, joined with \\x1f. Empty: no group."""
+    if len(specs) == 1:  # most rules: no product to build
+        v = specs[0].fn(event)
+        if v is None or v == "" or v == []:
+            return []
+        return v[:MAX_FANOUT] if isinstance(v, list) else [v]
     values: list[list[str]] = []
     for spec in specs:
         v = spec.fn(event)
