@@ -22,26 +22,39 @@ SAMPLE_CHARS = 160
 Incident = dict[str, Any]
 
 
-_last_sample: tuple[tuple[str, str | None, str | None] | None, str | None] = (None, None)
+# The two latest events asked about and their samples (event, sample, event, sample).
+# Events are frozen, so the same object has the same text; decoded content is another
+# object. Two, not one: `scan` alternates between the event it reads and the forwards
+# of the one before, released once the file has moved past its time.
+_recent: list[Any] = [None, None, None, None]
 
 
 def sample_of(event: Event) -> str | None:
-    """A short excerpt of what the event said, for the alert. Memoised for the last
-    event (by id and text: decoded content keeps its event's id): every rule that stores
-    a sample of one event shares the work."""
-    global _last_sample
-    memo = (event.event_id, event.text, event.title)
-    if _last_sample[0] != memo:
-        _last_sample = (memo, _excerpt(event))
-    return _last_sample[1]
+    """A short excerpt of what the event said, for the alert. Memoised: every rule that
+    stores a sample of one event shares the work."""
+    recent = _recent
+    if recent[0] is event:
+        return recent[1]  # type: ignore[no-any-return]
+    if recent[2] is event:
+        return recent[3]  # type: ignore[no-any-return]
+    sample = _excerpt(event)
+    recent[2], recent[3] = recent[0], recent[1]
+    recent[0], recent[1] = event, sample
+    return sample
 
 
 def _excerpt(event: Event) -> str | None:
     text = (event.text or "").strip() or (event.title or "").strip()
     if not text:
         return None
-    text = " ".join(text.split())
-    return text if len(text) <= SAMPLE_CHARS else text[: SAMPLE_CHARS - 1] + "…"
+    # Folding the whitespace of the text's head gives the head of the folded text: when
+    # that is already too long, the rest of a long text need not be split.
+    head = " ".join(text[: 4 * SAMPLE_CHARS].split())
+    if len(head) <= SAMPLE_CHARS:
+        head = " ".join(text.split()) if len(text) > 4 * SAMPLE_CHARS else head
+        if len(head) <= SAMPLE_CHARS:
+            return head
+    return head[: SAMPLE_CHARS - 1] + "…"
 
 
 def open_incident(members: list[tuple[float, str, str, str | None]]) -> Incident:

@@ -85,10 +85,16 @@ class KeyedDetector(Detector):
         self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
     ) -> list[Finding]:
         assert state is not None
-        out: list[Finding] = []
-        for key in self.partition_keys(event):
-            out.extend(self.observe(event, evidence, state, key))
-            self.touched(key, event.epoch)
+        keys = self.partition_keys(event)
+        if not keys:
+            return []
+        if len(keys) == 1:  # most rules: one key per event
+            out = self.observe(event, evidence, state, keys[0])
+        else:
+            out = []
+            for key in keys:
+                out.extend(self.observe(event, evidence, state, key))
+        self.touched_all(keys, event.epoch)
         return out
 
     def touched(self, key: str, ts: float) -> None:
@@ -127,16 +133,18 @@ class KeyedDetector(Detector):
         removed = 0
         if self._gc_calls % self.FULL_SCAN_EVERY == 0 or not queue:
             queue.clear()
-            stale = [k for k, v in list(state.items()) if v.get("t", float("-inf")) < horizon]
+            never = float("-inf")  # once, not once per key
+            stale = [k for k, v in state.items() if v.get("t", never) < horizon]
             for k in stale:
                 del state[k]
             return len(stale)
         at, keys = queue.at, queue.keys
+        get, never = state.get, float("-inf")
         while at and at[0] < horizon:
             at.popleft()
             key = keys.popleft()
-            entry = state.get(key)
-            if entry is not None and entry.get("t", float("-inf")) < horizon:
+            entry = get(key)
+            if entry is not None and entry.get("t", never) < horizon:
                 del state[key]
                 removed += 1
         return removed

@@ -138,6 +138,11 @@ def parse_group_by(raw: Any, default: list[str] | None = None) -> list[KeySpec]:
 
 def partition_keys(specs: list[KeySpec], event: Event) -> list[str]:
     """The product of every spec's values, joined with \\x1f. Empty: no group."""
+    if len(specs) == 1:  # most rules: no product to build
+        v = specs[0].fn(event)
+        if v is None or v == "" or v == []:
+            return []
+        return v[:MAX_FANOUT] if isinstance(v, list) else [v]
     values: list[list[str]] = []
     for spec in specs:
         v = spec.fn(event)
@@ -212,7 +217,13 @@ def _name_stem(fld: str | None, min_stem: int = 3, spread: int = 0) -> KeyFn:
         if not runs:
             return None
         s = _DIGITS.sub("#", name.casefold()).strip()
-        if sum(c.isalpha() for c in s) < min_stem:
+        letters = 0
+        for c in s:  # stops at `min_stem` letters: most names begin with them
+            if letters >= min_stem:
+                break
+            if c.isalpha():
+                letters += 1
+        if letters < min_stem:
             return None
         if not spread:
             return s

@@ -42,7 +42,10 @@ def scan_stream(
     collector = AlertCollector()
     t0 = time.perf_counter()
     engine = processor.engine
-    reorder: ReorderBuffer[Forward] | None = ReorderBuffer(1) if getattr(engine, "repartition", False) else None
+    # One held item per event (its forwards, in the order the engine emitted them), not one
+    # per forward: they share the event's (time, id), so the release order is the same.
+    reorder: ReorderBuffer[list[Forward]] | None = (
+        ReorderBuffer(1) if getattr(engine, "repartition", False) else None)
     for n, raw in enumerate(stream, start=1):
         raw = raw.strip()
         if not raw:
@@ -63,10 +66,13 @@ def scan_stream(
         if outcome.alerts:
             collector.add(outcome.alerts)
         if reorder is not None:
-            for fwd in engine.take_forwards():
-                reorder.add(fwd.event.epoch, fwd.event.event_id, fwd)
+            forwards = engine.take_forwards()
+            if forwards:
+                event = forwards[0].event
+                reorder.add(event.epoch, event.event_id, forwards)
             reorder.advance(0, engine.watermark)
-            _observe(engine, reorder.release(), collector)
+            if reorder:
+                _observe(engine, reorder.release(), collector)
     if reorder is not None:
         _observe(engine, reorder.drain(), collector)
     processor.engine.flush_metrics()
@@ -75,8 +81,8 @@ def scan_stream(
     return report
 
 
-def _observe(engine: object, forwards: list[Forward], collector: AlertCollector) -> None:
-    for fwd in forwards:
-        alerts = engine.observe_forward(fwd)  # type: ignore[attr-defined]
+def _observe(engine: object, batches: list[list[Forward]], collector: AlertCollector) -> None:
+    for forwards in batches:
+        alerts = engine.observe_forwards(forwards)  # type: ignore[attr-defined]
         if alerts:
             collector.add(alerts)

@@ -59,10 +59,13 @@ class EchoChainDetector(KeyedDetector):
             chain = ([*parent[3], parent_id])[-MAX_MESSAGES:]
         # Tuples of atoms: the garbage collector stops tracking them (see window_count.py).
         msgs[event.event_id] = (ts, event.agent_id, sig, tuple(chain))
-        if len(msgs) > MAX_MESSAGES:
+        if len(msgs) == MAX_MESSAGES + 1:  # the usual case in a long thread: drop the oldest
+            del msgs[min(msgs, key=lambda k: msgs[k][0])]
+        elif len(msgs) > MAX_MESSAGES:
             for old in sorted(msgs, key=lambda k: msgs[k][0])[: len(msgs) - MAX_MESSAGES]:
                 del msgs[old]
-        entry["t"] = max(entry["t"], ts)
+        if ts > entry["t"]:
+            entry["t"] = ts
         incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
         links = len(chain)
         if chain and incident is None and links >= self.length:

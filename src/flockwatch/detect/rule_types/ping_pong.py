@@ -43,28 +43,36 @@ class PingPongDetector(KeyedDetector):
         ts = event.epoch
         entry = state.get(key) or {"t": ts, "turns": [], "inc": None}
         turns: list[list[Any]] = entry["turns"]
-        if any(t[1] == event.event_id for t in turns):
-            return []
+        event_id = event.event_id
+        for t in turns:  # a loop, not any(): no generator per event
+            if t[1] == event_id:
+                return []
         sig = tuple(MEMO.signature(event.text or "", SIG_PERM))
         # A tuple of atoms: the garbage collector stops tracking it (see window_count.py).
-        turns.append((ts, event.event_id, event.agent_id, sig, sample_of(event)))
+        turns.append((ts, event_id, event.agent_id, sig, sample_of(event)))
         if len(turns) > 1 and turns[-2][0] > ts:
             turns.sort(key=lambda t: t[0])
-        entry["t"] = max(entry["t"], ts)
-        turns = [t for t in turns if t[0] >= entry["t"] - self.window][-MAX_TURNS:]
+        if ts > entry["t"]:
+            entry["t"] = ts
+        horizon = entry["t"] - self.window
+        if turns[0][0] < horizon:
+            turns = [t for t in turns if t[0] >= horizon]
+        if len(turns) > MAX_TURNS:
+            del turns[:-MAX_TURNS]
         entry["turns"] = turns
         run = _alternating_tail(turns)
         incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
-        sim = _repetition(run)
         if incident is None:
-            if len(run) >= self.turns and sim >= self.min_similarity:
+            # Too short a run cannot open an incident: its similarity is not needed.
+            if len(run) >= self.turns and _repetition(run) >= self.min_similarity:
                 incident = open_incident([(t[0], t[1], t[2], t[4]) for t in run])
         else:
-            grow(incident, ts, event.event_id, event.agent_id, sample_of(event))
+            grow(incident, ts, event_id, event.agent_id, sample_of(event))
         entry["inc"] = incident
         state[key] = entry
         if incident is None:
             return []
+        sim = _repetition(run)
         ev = {"pair": key.split("|"), "alternating_turns": len(run), "similarity": round(sim, 2),
               "window_seconds": self.window, "matches": evidence}
         return [finding(key, incident, event, ev)]
@@ -72,13 +80,10 @@ class PingPongDetector(KeyedDetector):
 
 def _alternating_tail(turns: list[list[Any]]) -> list[list[Any]]:
     """The longest run of strictly alternating authors that ends with the newest turn."""
-    run = [turns[-1]]
-    for t in reversed(turns[:-1]):
-        if t[2] == run[-1][2]:
-            break
-        run.append(t)
-    run.reverse()
-    return run
+    start = len(turns) - 1
+    while start > 0 and turns[start - 1][2] != turns[start][2]:
+        start -= 1
+    return turns[start:]
 
 
 def _repetition(run: list[list[Any]]) -> float:

@@ -46,22 +46,33 @@ class ReplyCycleDetector(KeyedDetector):
             return []
         entry = state.get(key) or {"t": ts, "edges": [], "cycles": {}, "inc": None}
         edges: list[list[Any]] = entry["edges"]
-        if any(e[3] == event.event_id for e in edges):
-            return []
-        entry["t"] = max(entry["t"], ts)
+        event_id = event.event_id
+        for e in edges:  # a loop, not any(): no generator per event
+            if e[3] == event_id:
+                return []
+        if ts > entry["t"]:
+            entry["t"] = ts
         horizon = entry["t"] - self.window
-        edges = [e for e in edges if e[0] >= horizon]
+        for e in edges:  # a new list only when an edge has left the window
+            if e[0] < horizon:
+                edges = [e for e in edges if e[0] >= horizon]
+                break
         incident = entry["inc"] if still_open(entry["inc"], ts, self.window) else None
-        counted = {i for _times, ids in entry["cycles"].values() for i in ids}
+        # [round closing times within the window, event ids] per cycle; most threads have none.
+        cycles: dict[str, list[Any]] = entry["cycles"]
+        counted: Collection[str] = {i for _times, ids in cycles.values() for i in ids} if cycles else ()
         path = fresh = _path_back(edges, dst, src, ts, self.max_length - 1, counted)
         if fresh is None and counted and incident is not None:
             # A closing through counted replies is no new round, but it grows the incident.
             path = _path_back(edges, dst, src, ts, self.max_length - 1)
-        edges = (edges + [(ts, src, dst, event.event_id)])[-MAX_EDGES:]  # tuples: untracked by the GC
-        cycles: dict[str, list[Any]] = {  # [round closing times within the window, event ids]
-            c: [times, ids] for c, (all_times, ids) in entry["cycles"].items()
-            if (times := [t for t in all_times if t >= horizon])
-        }
+        edges.append((ts, src, dst, event_id))  # tuples: untracked by the GC
+        if len(edges) > MAX_EDGES:
+            del edges[:-MAX_EDGES]
+        if cycles:
+            cycles = {
+                c: [times, ids] for c, (all_times, ids) in cycles.items()
+                if (times := [t for t in all_times if t >= horizon])
+            }
         fired = False
         if path is not None:
             agents = [dst] + [e[2] for e in path]  # dst -> ... -> src, then src -> dst closes it
@@ -92,6 +103,11 @@ def _path_back(edges: list[list[Any]], start: str, end: str, before: float, max_
     """Edges start -> ... -> end, each later than the one before and all before `before`,
     through 2..max_edges edges over distinct agents (a path of one edge is ping-pong),
     none of them an edge whose event id is in `skip`."""
+    for e in edges:  # most replies come from agents that have not replied here yet
+        if e[1] == start:
+            break
+    else:
+        return None
     out_of: dict[str, list[list[Any]]] = {}
     for e in edges:
         if e[0] <= before and e[3] not in skip:
