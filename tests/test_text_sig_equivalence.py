@@ -47,6 +47,13 @@ def _datasketch_signature(words: frozenset[str]) -> list[int]:
     return [int(v) for v in m.hashvalues]
 
 
+def test_permutations_are_datasketch_minhash_ones() -> None:
+    from flockwatch.detect.text_sig import PERMUTATION_A, PERMUTATION_B
+
+    a, b = MinHash(num_perm=SIG_SIZE, seed=SEED, hashfunc=zlib.crc32, scheme="affine32").permutations
+    assert list(PERMUTATION_A) == [int(x) for x in a] and list(PERMUTATION_B) == [int(x) for x in b]
+
+
 def test_signature_is_datasketch_minhash() -> None:
     for words in _word_sets(300):
         assert signature(words) == _datasketch_signature(words), sorted(words)[:5]

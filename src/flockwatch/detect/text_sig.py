@@ -16,6 +16,9 @@ Computing a signature is the expensive step; `TextSignatures` memoises the last
 event's so several rules on one event pay once. The signature is computed with the
 permutations of a datasketch `MinHash` (the same values datasketch gives: tests hold
 them equal) but with far fewer numpy calls, and each word's mixed CRC32 is cached.
+Those permutations are written out below instead of drawn from datasketch at import:
+importing datasketch loads scipy (~0.5 s on every process start: each CLI call, each
+worker), and it is now only the tests' reference implementation.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import zlib
 from operator import eq
 
 import numpy as np
-from datasketch import MinHash
 
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)  # letters only: numbers and emoji vanish
 # The same on ASCII text, where a letter is [a-zA-Z]: a character range is cheaper to
@@ -97,6 +99,24 @@ _MINIMUM = np.minimum.reduce  # ndarray.min's Python wrapper cost more than the 
 _UINT32_LE = np.dtype("<u4")
 
 
+# datasketch MinHash(num_perm=SIG_SIZE, seed=SEED, scheme="affine32").permutations:
+# h -> a*h + b mod 2**32 (a odd). tests/test_text_sig_equivalence.py holds them equal.
+PERMUTATION_A = (
+    1668181465, 1304251987, 2250841707, 722810179, 900144105, 2437480415, 778143423, 3219588875,
+    1743890875, 2486686513, 1366502919, 2456597841, 2518726979, 3122174075, 1240393659,
+    3395835191, 2966578615, 1999378105, 2119544501, 515225075, 1482118187, 265945887,
+    1296755047, 2246346857, 659633963, 2901946719, 3961439017, 1310758185, 514118281,
+    3547627185, 1850525595, 4156682863,
+)
+PERMUTATION_B = (
+    3495815765, 769503216, 4150296507, 3201258025, 2449656880, 1873750383, 1129801005,
+    2060815675, 3476401503, 3462948427, 1287904864, 2683495953, 3299238571, 102927344,
+    2893770458, 40317408, 2511259829, 1626355785, 3739081494, 786274108, 1161559405, 1244477023,
+    3016138140, 4265038392, 3523834326, 2947322136, 1705042144, 3522059117, 1709488923,
+    1383512417, 2083221622, 4142411225,
+)
+
+
 class _Hasher:
     """datasketch's affine32 MinHash: seeded permutations h -> a*h + b mod 2**32 of the
     fmix32-mixed CRC32 of each word, the signature their minimum over the words.
@@ -109,9 +129,8 @@ class _Hasher:
     Not thread-safe: one per process, used from the event loop."""
 
     def __init__(self) -> None:
-        a, b = MinHash(num_perm=SIG_SIZE, seed=SEED, hashfunc=zlib.crc32, scheme="affine32").permutations
-        self._a = np.asarray(a, dtype=np.uint32)
-        self._b = np.asarray(b, dtype=np.uint32)
+        self._a = np.asarray(PERMUTATION_A, dtype=np.uint32)
+        self._b = np.asarray(PERMUTATION_B, dtype=np.uint32)
         self._rows: dict[str, bytes] = {}
 
     def _row(self, word: str) -> bytes:
