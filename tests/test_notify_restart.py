@@ -134,8 +134,16 @@ def test_misbehaving_receiver_and_dispatcher_restart(tmp_path: Path, db_url: str
     accepted = [r for r in requests if r.status == 200]
     delivered_fps = Counter(fp for r in accepted for fp in fps_in(r.body))
     assert set(delivered_fps) == expected
-    assert max(delivered_fps.values()) == 1, "an alert arrived twice once the receiver was healthy"
-    assert max(Counter(r.key for r in accepted).values()) == 1
+    # Delivery is at least once: a 200 the receiver sent after the dispatcher's 0.3 s
+    # timeout is a timeout to the dispatcher, which rightly sends again (a loaded CI
+    # machine can be that slow). Any other repeat is a duplicate.
+    prompt = [r for r in accepted if r.answered_at and r.answered_at - r.at <= 0.3]
+    late_alerts = sum(len(fps_in(r.body)) for r in accepted if r not in prompt)
+    prompt_fps = Counter(fp for r in prompt for fp in fps_in(r.body))
+    assert max(prompt_fps.values(), default=1) == 1, "an alert was accepted promptly twice once the receiver was healthy"
+    repeats = sum(delivered_fps.values()) - len(delivered_fps)
+    assert repeats <= late_alerts, f"{repeats} repeats, only {late_alerts} alerts in answers after the timeout"
+    assert max(Counter(r.key for r in prompt).values(), default=1) == 1
     silenced_fps = {a.fingerprint for a in silenced}
     assert not silenced_fps & {fp for r in requests for fp in fps_in(r.body)}, "a silenced alert was sent"
 
