@@ -151,8 +151,12 @@ class RuleSet:
             return self._engine.take_forwards()
 
     def observe_forward(self, fwd: Forward) -> list[Alert]:
+        return self.observe_forwards((fwd,))
+
+    def observe_forwards(self, forwards: Iterable[Forward]) -> list[Alert]:
+        """One lock and one engine call for a record's forwards (about ten per text event)."""
         with self._process_lock:
-            alerts = self._engine.observe_forward(fwd)
+            alerts = self._engine.observe_forwards(forwards)
             if alerts and self.incidents is not None:
                 self.incidents.observe(alerts)
             return alerts

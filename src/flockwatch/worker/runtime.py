@@ -282,11 +282,10 @@ class WorkerRuntime:
             state.writer = "keyed"
             for held in released:
                 state.partition = held.partition
-                for fwd in held.record.forwards:
-                    alerts = self.engine.observe_forward(fwd)
-                    if alerts:
-                        collector.add(alerts)
-                        event_ts.extend([fwd.event.epoch] * len(alerts))
+                alerts = self.engine.observe_forwards(held.record.forwards)  # they share one event
+                if alerts:
+                    collector.add(alerts)
+                    event_ts.extend([held.record.event.epoch] * len(alerts))
         finally:
             state.writer = ""
         outcome = BatchOutcome(alerts=collector.alerts(), event_ts=event_ts)
