@@ -150,9 +150,6 @@ class RuleSet:
         with self._process_lock:
             return self._engine.take_forwards()
 
-    def observe_forward(self, fwd: Forward) -> list[Alert]:
-        return self.observe_forwards((fwd,))
-
     def observe_forwards(self, forwards: Iterable[Forward]) -> list[Alert]:
         """One lock and one engine call for a record's forwards (about ten per text event)."""
         with self._process_lock:

@@ -30,7 +30,7 @@ import math
 from collections import deque
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from pydantic_core import to_json
@@ -52,8 +52,9 @@ def by_key_topic(events_topic: str) -> str:
     return events_topic + BY_KEY_SUFFIX
 
 
-@dataclass(frozen=True, slots=True)
-class Outgoing:
+class Outgoing(NamedTuple):
+    """A record for an explicit partition: the shape `outbox.send_records` takes."""
+
     partition: int
     key: bytes
     value: bytes

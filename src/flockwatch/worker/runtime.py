@@ -200,7 +200,7 @@ class WorkerRuntime:
             # Sent first: they need nothing from the store, and must be on the broker
             # before this partition's next watermark promises they are.
             records = forward_records(outcome.forwards, self.partitions, written=self.keyed.written)
-            pending += await self._send_all(self.by_key, [(r.partition, r.key, r.value) for r in records])
+            pending += await self._send_all(self.by_key, records)
             self.metrics.forwarded.inc(len(outcome.forwards))
         stored = await self._store(outcome)
         for s in stored:
@@ -302,7 +302,7 @@ class WorkerRuntime:
     async def _send_watermark(self, partition: int, idle: bool) -> None:
         assert self.by_key is not None
         records = watermark_records(partition, self._latest.get(partition, float("-inf")), idle, self.partitions)
-        await self._send_all(self.by_key, [(r.partition, r.key, r.value) for r in records])
+        await self._send_all(self.by_key, records)
 
     async def _send_watermarks(self) -> None:
         """Repeat every owned firehose partition's watermark (a restarted stage 2 needs
