@@ -65,17 +65,67 @@ def test_rules_do_not_see_each_others_keys() -> None:
     assert state.for_rule("a") is a
 
 
-def test_views_reindex_after_the_table_is_restored_under_them() -> None:
+def test_restored_keys_reach_the_rules_at_the_next_sync_and_are_not_resent() -> None:
     data: dict = {}
     state = TableState(data)
     view = state.for_rule("r1")
     assert len(view) == 0
-    data[f"r1{SEP}restored"] = [0, {"events": []}]  # what changelog recovery does
+    data[f"r1{SEP}restored"] = [2, {"events": []}]  # what changelog recovery does
     data[f"r2{SEP}other"] = [1, 5]
     state.mark_restored()
-    assert list(view) == ["restored"]
-    assert view["restored"] == {"events": []}
+    assert state.sync() == 2
+    assert list(view) == ["restored"] and view["restored"] == {"events": []}
+    assert state.for_rule("r2")["other"] == 5
     assert state.pending == 0  # restored keys are not re-sent
+    assert data == {}  # taken, so a later recovery cannot bring back older values
+    view["restored"] = {"events": [1]}
+    assert decoded(state.flush()) == [(2, f"r1{SEP}restored", [2, {"events": [1]}])]  # its restored partition
+
+
+def test_a_later_recovery_does_not_revive_a_key_deleted_since() -> None:
+    data: dict = {f"r1{SEP}k": [0, 1]}
+    state = TableState(data)  # a store that already holds restored keys
+    view = state.for_rule("r1")
+    assert view["k"] == 1
+    del view["k"]
+    data[f"r1{SEP}new"] = [1, 2]  # the next rebalance restores another partition only
+    state.mark_restored()
+    state.sync()
+    assert dict(view) == {"new": 2}
+
+
+def test_restored_keys_of_a_rule_not_yet_seen_wait_for_it() -> None:
+    data: dict = {f"late{SEP}k": [3, "v"]}
+    state = TableState(data)
+    state.mark_restored()
+    state.sync()
+    assert state.for_rule("late") == {"k": "v"}
+
+
+def test_every_writing_method_is_changelogged() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    view.update({"a": 1}, b=2)
+    view.setdefault("c", 3)
+    assert view.setdefault("c", 9) == 3
+    assert view.pop("a") == 1 and view.pop("missing", None) is None
+    assert decoded(state.flush()) == [(0, f"r1{SEP}a", None), (0, f"r1{SEP}b", [0, 2]), (0, f"r1{SEP}c", [0, 3])]
+    assert view.popitem() == ("c", 3)
+    view.clear()
+    assert view == {} and decoded(state.flush()) == [(0, f"r1{SEP}c", None), (0, f"r1{SEP}b", None)]
+
+
+def test_each_writer_flushes_only_its_own_changes() -> None:
+    state = TableState({})
+    view = state.for_rule("r1")
+    view["mine"] = 1
+    state.writer = "keyed"
+    view["theirs"] = 2
+    later = state.for_rule("r2")  # a view made while "keyed" writes belongs to it too
+    later["x"] = 3
+    state.writer = ""
+    assert decoded(state.flush()) == [(0, f"r1{SEP}mine", [0, 1])]
+    assert decoded(state.flush("keyed")) == [(0, f"r1{SEP}theirs", [0, 2]), (0, f"r2{SEP}x", [0, 3])]
 
 
 def test_garbage_collection_can_delete_while_iterating() -> None:
@@ -113,11 +163,10 @@ def test_get_reads_one_rules_value_and_defaults_for_missing_keys() -> None:
     assert a.get("k", "gone") == "gone"
 
 
-def test_items_is_a_snapshot_of_one_rule() -> None:
+def test_items_are_one_rules_own() -> None:
     state = TableState({})
     a, b = state.for_rule("r1"), state.for_rule("r2")
     a["x"], a["y"], b["x"] = 1, 2, 3
-    snap = a.items()
-    del a["x"]  # deleting while walking a snapshot is safe (garbage collection does)
-    assert sorted(snap) == [("x", 1), ("y", 2)] and list(b.items()) == [("x", 3)]
+    assert sorted(a.items()) == [("x", 1), ("y", 2)] and list(b.items()) == [("x", 3)]
+    del a["x"]
     assert dict(a.items()) == {"y": 2}

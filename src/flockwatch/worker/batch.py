@@ -79,6 +79,8 @@ class BatchStep:
         engine = self.processor.engine
         repartition = getattr(engine, "repartition", False)
         latest = out.partition_ts
+        if state is not None:
+            state.sync()  # what a rebalance's recovery restored, before any event reads it
         for rec in records:
             if state is not None:
                 state.partition = rec.partition  # stateful writes belong to this partition

@@ -89,10 +89,9 @@ class WorkerRuntime:
         if stateful:
             self.table = self.app.Table(STATE_TABLE, partitions=self.partitions,
                                         schema=faust.Schema(key_serializer="json", value_serializer="json"))
-            # The memory store is a FastUserDict over a plain dict; every detector read and
-            # write went through its Python-level __getitem__/get (~10% of the worker's CPU
-            # with every pack). The dict is the same object for the store's life (recovery
-            # updates it in place), so the state works on it directly.
+            # The memory store is a FastUserDict over a plain dict, the same object for the
+            # store's life: recovery writes into it in place, and the state takes what it
+            # restored from there (detectors read the state's own per-rule dicts).
             store = self.table.data
             raw = getattr(store, "data", None)
             self.state = TableState(raw if isinstance(raw, dict) else store)
@@ -277,6 +276,7 @@ class WorkerRuntime:
         event_ts: list[float] = []
         state = self.state
         assert state is not None
+        state.sync()  # what a rebalance's recovery restored, before any forward reads it
         self.engine.set_low_watermark(self.keyed.low_watermark(), forwarded=True)
         try:
             state.writer = "keyed"

@@ -1,7 +1,10 @@
 """Stateful rules' state in the worker: one changelogged Faust table for all rules.
 
 Layout. Table key = `<rule id>\\x1e<detector key>`; table value = `[partition, value]`,
-where `partition` is the firehose partition whose events own the key. The changelog
+where `partition` is the firehose partition whose events own the key. That is the
+changelog's layout; in memory each rule's keys are a plain dict (`RuleState`), which
+detectors read at C speed, and the table's own store only receives what Faust
+restores, which is moved into the rules' dicts before the next batch. The changelog
 record for a key goes to that partition of the changelog topic, so Faust's assignor
 restores a key on the worker that owns the events that update it.
 
@@ -30,7 +33,7 @@ of the last stored batch and regenerates the same alerts (stored idempotently).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
 from pydantic_core import to_json
@@ -49,122 +52,172 @@ def encode(obj: Any) -> bytes:
 
 
 class TableState:
-    """`StateBackend` over a Faust table's local store (`data`); its changelog records
-    come out of `flush()`."""
+    """`StateBackend` over a Faust table's local store (`data`, where recovery writes);
+    its changelog records come out of `flush()`."""
 
     def __init__(self, data: MutableMapping[str, Any]):
         self.data = data
         self.partition = 0  # partition of the event being processed; set by the batch step
-        self.writer = ""  # who is writing now ("" the firehose agent); set with `partition`
-        self._dirty_by: dict[str, dict[str, int]] = {"": {}}  # writer -> table key -> changelog partition
-        self._index: dict[str, dict[str, None]] = {}  # rule id -> its keys (ordered set)
-        self._index_stale = True
+        self._writer = ""  # who is writing now ("" the firehose agent); see `writer`
         self._views: dict[str, RuleState] = {}
+        self._restored = bool(data)
 
-    def for_rule(self, rule_id: str) -> MutableMapping[str, Any]:
+    @property
+    def writer(self) -> str:
+        return self._writer
+
+    @writer.setter
+    def writer(self, name: str) -> None:
+        self._writer = name
+        for view in self._views.values():
+            view.write_as(name)
+
+    def for_rule(self, rule_id: str) -> RuleState:
         view = self._views.get(rule_id)
         if view is None:
             view = self._views[rule_id] = RuleState(self, rule_id)
+            view.write_as(self._writer)
+            if self._restored:
+                self.sync()
         return view
 
     def mark_restored(self) -> None:
-        """The table's contents changed under us (changelog recovery after a rebalance)."""
-        self._index_stale = True
+        """Faust may have restored changelog records into `data` (after a rebalance);
+        `sync()` moves them into the rules' dicts before the next batch reads them."""
+        self._restored = True
+
+    def sync(self) -> int:
+        """Move what recovery wrote into `data` to the rules' dicts, then empty `data`
+        (a later rebalance must not bring back values changed or deleted since).
+        Restored keys are not changelogged again. Returns how many keys moved."""
+        if not self._restored:
+            return 0
+        self._restored = False
+        moved = 0
+        for table_key, entry in list(self.data.items()):
+            rule_id, _, key = table_key.partition(SEP)
+            view = self._views.get(rule_id)
+            if view is None:
+                view = self._views[rule_id] = RuleState(self, rule_id)
+                view.write_as(self._writer)
+            view.restore(key, entry[0], entry[1])
+            moved += 1
+        self.data.clear()
+        return moved
 
     def drop_partitions(self, partitions: set[int]) -> int:
         """Forget the keys of partitions this worker no longer owns, without changelog records.
 
-        Faust's memory store only forgets keys it restored itself, not keys written here.
         A key left behind would go stale while its new owner updates it, and this worker's
         garbage collection could then tombstone it in the changelog under the new owner.
         Pending changes of those keys are dropped too: the batch that made them was not
         committed here, so the new owner replays it."""
-        gone = [k for k, entry in self.data.items() if entry[0] in partitions]
-        for k in gone:
-            del self.data[k]
-            for dirty in self._dirty_by.values():
-                dirty.pop(k, None)
-        self._index_stale = True
-        return len(gone)
-
-    def keys_of(self, rule_id: str) -> dict[str, None]:
-        if self._index_stale:
-            self._reindex()
-        return self._index.setdefault(rule_id, {})
-
-    def _reindex(self) -> None:
-        index: dict[str, dict[str, None]] = {}
-        for table_key in list(self.data.keys()):
-            rule_id, _, key = table_key.partition(SEP)
-            index.setdefault(rule_id, {})[key] = None
-        self._index = index
-        self._index_stale = False
+        self.sync()
+        return sum(view.forget(partitions) for view in self._views.values())
 
     @property
     def pending(self) -> int:
-        return sum(len(d) for d in self._dirty_by.values())
-
-    def touch(self, table_key: str, partition: int) -> None:
-        dirty = self._dirty_by.get(self.writer)
-        if dirty is None:
-            dirty = self._dirty_by[self.writer] = {}
-        dirty[table_key] = partition
+        return sum(view.pending for view in self._views.values())
 
     def flush(self, writer: str = "") -> list[tuple[int, bytes, bytes | None]]:
         """One changelog record (partition, key, value) per key `writer` changed since its
         last flush, serialised; value None is a tombstone (the key was deleted). The caller
         sends them and waits for the broker before acknowledging the batch."""
-        dirty = self._dirty_by.get(writer, {})
-        self._dirty_by[writer] = {}
-        out = []
-        for table_key, partition in dirty.items():
-            entry = self.data.get(table_key)  # None: deleted by garbage collection -> tombstone
-            out.append((partition, encode(table_key), None if entry is None else encode(entry)))
+        out: list[tuple[int, bytes, bytes | None]] = []
+        for view in self._views.values():
+            view.flush_into(writer, out)
         return out
 
 
-class RuleState(MutableMapping[str, Any]):
-    """One rule's view: detector key -> value."""
+_GONE = object()
+
+
+class RuleState(dict[str, Any]):
+    """One rule's state, detector key -> value: a plain dict for reads (detectors and
+    full garbage-collection scans read far more than they write; a Mapping over the
+    shared table cost a string join and two lookups per read), which notes each write
+    and delete for the changelog and pins every key to the partition that first wrote it."""
+
+    __slots__ = ("_backend", "_prefix", "_owner", "_dirty_by", "_dirty")
 
     def __init__(self, backend: TableState, rule_id: str):
-        self._b = backend
+        super().__init__()
+        self._backend = backend
         self._prefix = rule_id + SEP
-        self._rule_id = rule_id
+        self._owner: dict[str, int] = {}  # key -> its changelog partition
+        self._dirty_by: dict[str, dict[str, int]] = {}  # writer -> changed key -> partition
+        self._dirty: dict[str, int] = {}
 
-    def __getitem__(self, key: str) -> Any:
-        return self._b.data[self._prefix + key][1]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        # Mapping.get would go through __getitem__ and a KeyError for every new key.
-        entry = self._b.data.get(self._prefix + key)
-        return default if entry is None else entry[1]
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and (self._prefix + key) in self._b.data
+    def write_as(self, writer: str) -> None:
+        dirty = self._dirty_by.get(writer)
+        if dirty is None:
+            dirty = self._dirty_by[writer] = {}
+        self._dirty = dirty
 
     def __setitem__(self, key: str, value: Any) -> None:
-        table_key = self._prefix + key
-        current = self._b.data.get(table_key)
-        partition = current[0] if current is not None else self._b.partition  # keys stay put
-        self._b.data[table_key] = [partition, value]
-        self._b.keys_of(self._rule_id)[key] = None
-        self._b.touch(table_key, partition)
+        dict.__setitem__(self, key, value)
+        partition = self._owner.get(key)
+        if partition is None:
+            partition = self._owner[key] = self._backend.partition  # keys stay put
+        self._dirty[key] = partition
 
     def __delitem__(self, key: str) -> None:
-        table_key = self._prefix + key
-        partition = self._b.data[table_key][0]
-        del self._b.data[table_key]
-        self._b.keys_of(self._rule_id).pop(key, None)
-        self._b.touch(table_key, partition)
+        dict.__delitem__(self, key)
+        self._dirty[key] = self._owner.pop(key)
 
-    def __iter__(self) -> Iterator[str]:
-        return iter(list(self._b.keys_of(self._rule_id)))
+    # The other writing methods of dict would bypass the changelog: route them through
+    # the two above (detectors use only those two; these keep the class honest).
+    def pop(self, key: str, default: Any = _GONE) -> Any:  # type: ignore[override]
+        if key in self:
+            value = self[key]
+            del self[key]
+            return value
+        if default is _GONE:
+            raise KeyError(key)
+        return default
 
-    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
-        """A snapshot of (key, value) pairs: a full garbage-collection scan reads every
-        key, and the generic ItemsView looked each one up through __getitem__."""
-        data, prefix = self._b.data, self._prefix
-        return [(k, data[prefix + k][1]) for k in list(self._b.keys_of(self._rule_id))]
+    def setdefault(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+        if key not in self:
+            self[key] = default
+        return self[key]
 
-    def __len__(self) -> int:
-        return len(self._b.keys_of(self._rule_id))
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def clear(self) -> None:
+        for key in list(self):
+            del self[key]
+
+    def popitem(self) -> tuple[str, Any]:
+        key = next(reversed(self))
+        return key, self.pop(key)
+
+    def restore(self, key: str, partition: int, value: Any) -> None:
+        """A changelog value recovered by Faust: set without a changelog record."""
+        dict.__setitem__(self, key, value)
+        self._owner[key] = partition
+
+    def forget(self, partitions: set[int]) -> int:
+        gone = [k for k, p in self._owner.items() if p in partitions]
+        for k in gone:
+            dict.__delitem__(self, k)
+            del self._owner[k]
+            for dirty in self._dirty_by.values():
+                dirty.pop(k, None)
+        return len(gone)
+
+    @property
+    def pending(self) -> int:
+        return sum(len(d) for d in self._dirty_by.values())
+
+    def flush_into(self, writer: str, out: list[tuple[int, bytes, bytes | None]]) -> None:
+        dirty = self._dirty_by.get(writer)
+        if not dirty:
+            return
+        prefix, get = self._prefix, self.get
+        for key, partition in dirty.items():
+            value = get(key, _GONE)  # gone: deleted by garbage collection -> tombstone
+            out.append((partition, encode(prefix + key),
+                        None if value is _GONE else encode([partition, value])))
+        dirty.clear()
