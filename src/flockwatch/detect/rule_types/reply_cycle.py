@@ -114,22 +114,26 @@ def _path_back(edges: list[list[Any]], start: str, end: str, before: float, max_
             out_of.setdefault(e[1], []).append(e)
     if start not in out_of:
         return None
+    return _walk(out_of, end, max_edges, start, float("-inf"), (start, end), [])
 
-    def walk(node: str, after: float, used: tuple[str, ...], path: list[list[Any]]) -> list[list[Any]] | None:
-        if len(path) >= max_edges:
-            return None
-        for e in out_of.get(node, ()):
-            if e[0] < after:
-                continue
-            if e[2] == end and path:
-                return path + [e]
-            if e[2] not in used and e[2] != end:
-                found = walk(e[2], e[0], used + (e[2],), path + [e])
-                if found:
-                    return found
+
+def _walk(out_of: dict[str, list[list[Any]]], end: str, max_edges: int, node: str, after: float,
+          used: tuple[str, ...], path: list[list[Any]]) -> list[list[Any]] | None:
+    """Depth-first search for `_path_back`. A function of its own, not a closure: a
+    recursive closure is a reference cycle (function -> cell -> function), so every
+    call left its edge index as garbage only the cyclic collector could free."""
+    if len(path) >= max_edges:
         return None
-
-    return walk(start, float("-inf"), (start, end), [])
+    for e in out_of.get(node, ()):
+        if e[0] < after:
+            continue
+        if e[2] == end and path:
+            return path + [e]
+        if e[2] not in used and e[2] != end:
+            found = _walk(out_of, end, max_edges, e[2], e[0], used + (e[2],), path + [e])
+            if found:
+                return found
+    return None
 
 
 def _canonical(agents: list[str]) -> str:
