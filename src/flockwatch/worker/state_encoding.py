@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-MEMO_SIZE = 32_768  # records remembered; about the text events of the last few minutes
+MEMO_SIZE = 32_768  # records per memo generation (two are kept)
 
 
 def encode(obj: Any) -> bytes:
@@ -30,8 +30,14 @@ def encode(obj: Any) -> bytes:
 class StateEncoder:
     def __init__(self, memo_size: int = MEMO_SIZE):
         self.memo_size = memo_size
-        # id -> (the tuple itself, its JSON): holding the tuple keeps its id from being reused.
-        self._memo: dict[int, tuple[tuple[Any, ...], bytes]] = {}
+        # id -> (the tuple itself, its JSON): holding the tuple keeps its id from being
+        # reused. Two generations: when the young one is full the old one is dropped,
+        # and a record found in the old one moves back to the young one. Records of
+        # busy keys are re-sent every batch, so they stay; one flat memo cleared when
+        # full lost them all at once, with every counting rule filling it.
+        self._young: dict[int, tuple[tuple[Any, ...], bytes]] = {}
+        self._old: dict[int, tuple[tuple[Any, ...], bytes]] = {}
+        self._keys: dict[str, bytes] = {}  # dict key -> its JSON and a colon
 
     def entry(self, partition: int, value: Any) -> bytes:
         """The table value `[partition, value]`, byte for byte what `encode` writes."""
@@ -41,23 +47,31 @@ class StateEncoder:
         if type(value) is not dict:
             return to_json(value)
         parts = []
+        keys = self._keys
         for k, v in value.items():
-            if type(k) is not str:  # to_json writes other keys as strings; not worth copying
-                return to_json(value)
+            head = keys.get(k)  # type: ignore[arg-type]
+            if head is None:
+                if type(k) is not str:  # to_json writes other keys as strings; not worth copying
+                    return to_json(value)
+                head = to_json(k) + b":"
+                if len(keys) < 1024:  # detectors use a few fixed names; a value keyed by data is not memoised
+                    keys[k] = head
             if type(v) is tuple and v and type(v[0]) is tuple:
-                parts.append(to_json(k) + b":[" + b",".join([self._tuple(t) for t in v]) + b"]")
+                parts.append(head + b"[" + b",".join([self._tuple(t) for t in v]) + b"]")
             else:
-                parts.append(to_json(k) + b":" + to_json(v))
+                parts.append(head + to_json(v))
         return b"{" + b",".join(parts) + b"}"
 
     def _tuple(self, t: Any) -> bytes:
-        hit = self._memo.get(id(t))
+        hit = self._young.get(id(t))
         if hit is not None and hit[0] is t:
             return hit[1]
-        if type(t) is not tuple:  # a mixed sequence: no memo for the odd one out
-            return to_json(t)
-        if len(self._memo) >= self.memo_size:
-            self._memo.clear()  # cheap and bounded; the next flushes refill it with what is live
-        data = to_json(t)
-        self._memo[id(t)] = (t, data)
-        return data
+        hit = self._old.get(id(t))
+        if hit is None or hit[0] is not t:
+            if type(t) is not tuple:  # a mixed sequence: no memo for the odd one out
+                return to_json(t)
+            hit = (t, to_json(t))
+        if len(self._young) >= self.memo_size:
+            self._old, self._young = self._young, {}
+        self._young[id(t)] = hit
+        return hit[1]
