@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 from flockwatch.detect.text_sig import SIG_SIZE, equal_lanes, lanes_needed
-from flockwatch.detect.window_count import WindowCount
+from flockwatch.detect.window_count import WindowCount, fan_of, key_hash
 
 MIN_SIMILARITY = 0.6
 LANES = lanes_needed(MIN_SIMILARITY)  # 20 of 32
@@ -53,3 +53,9 @@ def test_restored_list_records_compare_the_same() -> None:
                                            [1.0, "e1", "a1", "e1", None, None, similar]]}
     _, incident, measure = wc.add(entry, "k", (2.0, "e2", "a2", "e2", None, None, base))
     assert incident is not None and measure == 3
+
+
+def test_fan_is_the_sorted_key_hashes() -> None:
+    # A bucket defers to a lower one by comparing `key_hash(its key)` with the fan.
+    keys = ["3:0badf00d", "0:ffffffff", "https://exämple.org/\x1f1:00000001", ""]
+    assert fan_of(keys) == tuple(sorted(key_hash(k) for k in keys))

@@ -146,7 +146,7 @@ class _Hasher:
     def signature_bytes(self, words: frozenset[str]) -> bytes:
         if len(words) <= 1:
             return self._row(next(iter(words))) if words else _EMPTY_BYTES
-        rows = [self._rows.get(w) for w in words]  # cached rows without a call per word
+        rows = list(map(self._rows.get, words))  # cached rows without a Python call per word
         if None in rows:
             rows = [self._row(w) for w in words]
         matrix = np.ndarray((len(rows), SIG_SIZE), _UINT32_LE, b"".join(rows))

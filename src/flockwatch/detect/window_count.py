@@ -49,6 +49,11 @@ def key_hash(key: str) -> int:
     return zlib.crc32(key.encode())
 
 
+def fan_of(keys: Sequence[str]) -> tuple[int, ...]:
+    """The record's `fan`: every key's `key_hash`, sorted (without a call per key)."""
+    return tuple(sorted(map(zlib.crc32, map(str.encode, keys))))
+
+
 class WindowCount:
     def __init__(self, window: float, threshold: int, distinct: bool, max_kept: int = MAX_KEPT,
                  min_similarity: float = 0.0):

@@ -21,7 +21,7 @@ from flockwatch.detect.incident import finding, sample_of
 from flockwatch.detect.keyed import KeyedDetector
 from flockwatch.detect.params import Params
 from flockwatch.detect.registry import register
-from flockwatch.detect.window_count import MAX_KEPT, Record, WindowCount, key_hash
+from flockwatch.detect.window_count import MAX_KEPT, Record, WindowCount, fan_of
 from flockwatch.ingest.event import Event
 from flockwatch.rules.fields import getter, valid_field
 
@@ -113,7 +113,7 @@ class ThresholdDetector(KeyedDetector):
             value = None if raw is None else str(raw)
         else:
             value = event.event_id
-        fan = tuple(sorted([key_hash(k) for k in self.partition_keys(event)])) if self.fan_out else None
+        fan = fan_of(self.partition_keys(event)) if self.fan_out else None
         prepared = (event.epoch, event.event_id, event.agent_id, value, fan, sample_of(event), self.signature(event))
         self._prepared = (memo, prepared)
         return prepared
