@@ -153,18 +153,15 @@ class WindowCount:
             lanes = self._lanes
             # Equal 8-bit lanes of the packed signatures (zero bytes of a ^ b, see
             # equal_lanes). Stop once too few events are left to reach the threshold:
-            # a new text almost never has a near-duplicate, and these comparisons were
-            # the pack's biggest cost. A zero byte has no set bit, so more than
+            # a new text almost never has a near-duplicate, and these comparisons
+            # (cache misses on scattered records) were the pack's biggest cost.
+            # A zero byte has no set bit, so more than
             # `max_bits` set bits in a ^ b means fewer than `lanes` zero bytes: one
             # popcount rejects ~3/4 of a crowded bucket's unrelated texts without the
-            # bytes conversion and count (twice the cost). Newest first: records the
-            # last events touched, and the new event's own record (a match) is skipped.
+            # bytes conversion and count (twice the cost).
             max_bits = 8 * (SIG_SIZE - lanes)
             allowed = len(last) - threshold  # misses that still leave `threshold`
-            newest_first = reversed(last)
-            if last[-1] is record:
-                next(newest_first)
-            for e in newest_first:
+            for e in last:
                 other = e[6]
                 if (other is None or (x := other ^ sig).bit_count() > max_bits
                         or x.to_bytes(SIG_SIZE).count(0) < lanes):
