@@ -155,10 +155,10 @@ class WindowCount:
             # equal_lanes). Stop once too few events are left to reach the threshold:
             # a new text almost never has a near-duplicate, and these comparisons
             # (cache misses on scattered records) were the pack's biggest cost.
-            # A zero byte has no set bit, so more than
-            # `max_bits` set bits in a ^ b means fewer than `lanes` zero bytes: one
-            # popcount rejects ~3/4 of a crowded bucket's unrelated texts without the
-            # bytes conversion and count (twice the cost).
+            # A zero byte has no set bit, so more than `max_bits` set bits in a ^ b
+            # means fewer than `lanes` zero bytes: one popcount rejects ~3/4 of a
+            # crowded bucket's unrelated texts without the bytes conversion and
+            # count (twice the cost; bytes.count parses its arguments slowly).
             max_bits = 8 * (SIG_SIZE - lanes)
             allowed = len(last) - threshold  # misses that still leave `threshold`
             for e in last:
