@@ -72,7 +72,6 @@ def test_restored_keys_reach_the_rules_at_the_next_sync_and_are_not_resent() -> 
     assert len(view) == 0
     data[f"r1{SEP}restored"] = [2, {"events": []}]  # what changelog recovery does
     data[f"r2{SEP}other"] = [1, 5]
-    state.mark_restored()
     assert state.sync() == 2
     assert list(view) == ["restored"] and view["restored"] == {"events": []}
     assert state.for_rule("r2")["other"] == 5
@@ -89,15 +88,24 @@ def test_a_later_recovery_does_not_revive_a_key_deleted_since() -> None:
     assert view["k"] == 1
     del view["k"]
     data[f"r1{SEP}new"] = [1, 2]  # the next rebalance restores another partition only
-    state.mark_restored()
     state.sync()
     assert dict(view) == {"new": 2}
+
+
+def test_keys_restored_after_a_sync_are_taken_by_the_next_one() -> None:
+    data: dict = {}
+    state = TableState(data)
+    view = state.for_rule("r1")
+    data[f"r1{SEP}first"] = [0, 1]  # recovery has begun when a batch runs
+    assert state.sync() == 1
+    data[f"r1{SEP}second"] = [0, 2]  # and goes on writing after it
+    assert state.sync() == 1 and dict(view) == {"first": 1, "second": 2}
+    assert state.sync() == 0
 
 
 def test_restored_keys_of_a_rule_not_yet_seen_wait_for_it() -> None:
     data: dict = {f"late{SEP}k": [3, "v"]}
     state = TableState(data)
-    state.mark_restored()
     state.sync()
     assert state.for_rule("late") == {"k": "v"}
 

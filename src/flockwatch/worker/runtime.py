@@ -424,8 +424,6 @@ class WorkerRuntime:
 
     async def _on_rebalance_complete(self, app: faust.App, **_: Any) -> None:
         self.health.assigned = True
-        if self.state is not None:
-            self.state.mark_restored()
 
     async def _tick(self) -> None:
         self.health.tick()

@@ -50,7 +50,6 @@ class TableState:
         self.partition = 0  # partition of the event being processed; set by the batch step
         self._writer = ""  # who is writing now ("" the firehose agent); see `writer`
         self._views: dict[str, RuleState] = {}
-        self._restored = bool(data)
         self.encoder = StateEncoder()
 
     @property
@@ -68,22 +67,22 @@ class TableState:
         if view is None:
             view = self._views[rule_id] = RuleState(self, rule_id)
             view.write_as(self._writer)
-            if self._restored:
+            if self.data:
                 self.sync()
         return view
-
-    def mark_restored(self) -> None:
-        """Faust may have restored changelog records into `data` (after a rebalance);
-        `sync()` moves them into the rules' dicts before the next batch reads them."""
-        self._restored = True
 
     def sync(self) -> int:
         """Move what recovery wrote into `data` to the rules' dicts, then empty `data`
         (a later rebalance must not bring back values changed or deleted since).
-        Restored keys are not changelogged again. Returns how many keys moved."""
-        if not self._restored:
+        Restored keys are not changelogged again. Returns how many keys moved.
+
+        Called before every batch, and it looks at `data` itself rather than at a
+        flag set by the rebalance: a batch that ran while recovery was still writing
+        would otherwise leave the rest of the restored keys unseen. Faust restores a
+        partition before any of its events are processed, so a restored value never
+        overwrites a newer one."""
+        if not self.data:
             return 0
-        self._restored = False
         moved = 0
         for table_key, entry in list(self.data.items()):
             rule_id, _, key = table_key.partition(SEP)
