@@ -10,7 +10,7 @@ about 8x faster.
 tuple's JSON, memoised by identity. Those records are immutable and shared: one
 near-duplicate text is one record in ten LSH buckets, and a bucket is re-sent each
 batch it changes, with up to 16 records. Each record holds a 256-bit MinHash
-signature as an int, ~2 µs to write in decimal; a full bucket took ~30 µs to
+signature as an int, 1-2 µs to write in decimal; a full bucket took ~30 µs to
 encode, and encoding was the worker's largest single cost with every pack.
 """
 

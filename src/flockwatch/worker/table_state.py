@@ -65,10 +65,14 @@ class TableState:
     def for_rule(self, rule_id: str) -> RuleState:
         view = self._views.get(rule_id)
         if view is None:
-            view = self._views[rule_id] = RuleState(self, rule_id)
-            view.write_as(self._writer)
+            view = self._new_view(rule_id)
             if self.data:
                 self.sync()
+        return view
+
+    def _new_view(self, rule_id: str) -> RuleState:
+        view = self._views[rule_id] = RuleState(self, rule_id)
+        view.write_as(self._writer)
         return view
 
     def sync(self) -> int:
@@ -87,9 +91,8 @@ class TableState:
         for table_key, entry in list(self.data.items()):
             rule_id, _, key = table_key.partition(SEP)
             view = self._views.get(rule_id)
-            if view is None:
-                view = self._views[rule_id] = RuleState(self, rule_id)
-                view.write_as(self._writer)
+            if view is None:  # not `or`: an empty view is falsy, and detectors hold it
+                view = self._new_view(rule_id)
             view.restore(key, entry[0], entry[1])
             moved += 1
         self.data.clear()
