@@ -12,6 +12,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
+
 from flockwatch.alerts.collector import AlertCollector
 from flockwatch.detect.engine import Engine
 from flockwatch.detect.repartition import Forward, ReorderBuffer, key_partition
@@ -79,10 +81,13 @@ def simulated(tmp: Path) -> Path:
     return out
 
 
-def test_stage_two_on_interleaved_partitions_finds_what_scan_finds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_record", [False, True], ids=["forward by forward", "a record's forwards at once"])
+def test_stage_two_on_interleaved_partitions_finds_what_scan_finds(tmp_path: Path, per_record: bool) -> None:
     """Records of 4 firehose partitions, forwarded to 4 repartition partitions and read
     back in an interleaving no single order would give, observed through `KeyedStage`,
-    give the forwarded rules exactly the alerts `scan` gives them."""
+    give the forwarded rules exactly the alerts `scan` gives them: observed one forward
+    at a time, or (as the worker does) a record's forwards in one call, where a rule's
+    keys of one event go to its detector together."""
     path = simulated(tmp_path)
     packs = load_packs([str(ROOT / "rules")])
     scan_engine = Engine(packs, repartition=True)
@@ -120,8 +125,11 @@ def test_stage_two_on_interleaved_partitions_finds_what_scan_finds(tmp_path: Pat
         released = keyed.release()
         stage2.set_low_watermark(keyed.low_watermark(), forwarded=True)
         for held in released:
-            for fwd in held.record.forwards:
-                collector.add(stage2.observe_forward(fwd))
+            if per_record:
+                collector.add(stage2.observe_forwards(held.record.forwards))
+            else:
+                for fwd in held.record.forwards:
+                    collector.add(stage2.observe_forward(fwd))
     assert len(keyed) == 0 and keyed.late == 0
     got = {a.fingerprint: a for a in collector.alerts()}
     assert {fp: (a.count, sorted(a.agent_ids)) for fp, a in got.items()} == {

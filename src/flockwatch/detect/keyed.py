@@ -88,6 +88,14 @@ class KeyedDetector(Detector):
         keys = self.partition_keys(event)
         if not keys:
             return []
+        return self.observe_keys(event, evidence, state, keys)
+
+    def observe_keys(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], keys: list[str]
+    ) -> list[Finding]:
+        """`observe` and `touched` for several of one event's keys, in order: all of them
+        (`add_data`), or those one partition of the repartition topic owns (the engine's
+        `observe_forwards`; a near-duplicate text has ten)."""
         if len(keys) == 1:  # most rules: one key per event
             out = self.observe(event, evidence, state, keys[0])
         else:

@@ -64,18 +64,14 @@ class ThresholdDetector(KeyedDetector):
             return []
         return [finding(self.incident_key(key), incident, event, self.evidence(key, measure, evidence))]
 
-    def add_data(
-        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any] | None
+    def observe_keys(
+        self, event: Event, evidence: list[dict[str, str]], state: MutableMapping[str, Any], keys: list[str]
     ) -> list[Finding]:
-        """`observe` + `touched` for every key, with the per-event work done once: a
+        """`observe` + `touched` for each key, with the per-event work done once: a
         near-duplicate text lands in ten LSH buckets, so the per-key path is hot. Rule
         types that extend `observe` (propagation) take the general path."""
         if type(self).observe is not ThresholdDetector.observe:
-            return super().add_data(event, evidence, state)
-        assert state is not None
-        keys = self.partition_keys(event)
-        if not keys:
-            return []
+            return super().observe_keys(event, evidence, state, keys)
         record = self._prepare(event)
         add, get = self.counter.add, state.get
         out: list[Finding] = []
