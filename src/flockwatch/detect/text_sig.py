@@ -32,6 +32,8 @@ from operator import eq
 
 import numpy as np
 
+from flockwatch.detect.memo import Generations
+
 _WORD = re.compile(r"[^\W\d_]{2,}", re.UNICODE)  # letters only: numbers and emoji vanish
 # The same on ASCII text, where a letter is [a-zA-Z]: a character range is cheaper to
 # test than _WORD's Unicode categories (-1/3 of the tokenising on the simulated stream).
@@ -248,56 +250,50 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 class TextSignatures:
-    """Per-process memo of the fingerprints of the most recent texts, so rules that
-    look at the same event's text compute them once."""
+    """Per-process memo of the fingerprints of recent texts, so rules that look at the
+    same event's text compute them once.
 
-    def __init__(self, size: int = 64):
-        self._size = size
-        self._words: dict[str, frozenset[str]] = {}
-        self._sig_bytes: dict[str, bytes] = {}
-        self._sigs: dict[str, list[int]] = {}
-        self._bands: dict[tuple[str, int, int], list[str]] = {}
-        self._packed: dict[str, int] = {}
+    It has to reach back further than the event at hand: the worker observes forwarded
+    matches (stage 2) a batch after it computed their band keys (stage 1), and a
+    near-duplicate rule needs the same words, signature and band keys again there (the
+    record's signature and its buckets' fan). A memo of the last 64 texts, cleared when
+    full, made stage 2 compute every MinHash a second time: ~70% of near_duplicate_spam's
+    stage-2 cost. Two generations of `size` texts cover several batches."""
+
+    def __init__(self, size: int = 2048):
+        self._words = Generations(size)
+        self._sig_bytes = Generations(size)
+        self._sigs = Generations(size)
+        self._bands = Generations(size)
+        self._packed = Generations(size)
 
     def words(self, text: str) -> frozenset[str]:
-        w = self._words.get(text)
-        if w is None:
-            if len(self._words) >= self._size:
-                self._words.clear()
-            w = self._words[text] = tokens(text)
-        return w
+        w = self._words.young.get(text)
+        return w if w is not None else self._words.fill(text, lambda: tokens(text))
 
     def signature_bytes(self, text: str) -> bytes:
-        s = self._sig_bytes.get(text)
+        s = self._sig_bytes.young.get(text)
         if s is None:
-            if len(self._sig_bytes) >= self._size:
-                self._sig_bytes.clear()
-            s = self._sig_bytes[text] = _HASHER.signature_bytes(self.words(text))
+            s = self._sig_bytes.fill(text, lambda: _HASHER.signature_bytes(self.words(text)))
         return s
 
     def signature(self, text: str, num_perm: int = SIG_SIZE) -> list[int]:
-        s = self._sigs.get(text)
+        s = self._sigs.young.get(text)
         if s is None:
-            if len(self._sigs) >= self._size:
-                self._sigs.clear()
-            s = self._sigs[text] = list(_SIG_BYTES.unpack(self.signature_bytes(text)))
+            s = self._sigs.fill(text, lambda: list(_SIG_BYTES.unpack(self.signature_bytes(text))))
         return s if num_perm == SIG_SIZE else s[:num_perm]  # the same list: buckets share it
 
     def packed(self, text: str) -> int:
-        p = self._packed.get(text)
+        p = self._packed.young.get(text)
         if p is None:
-            if len(self._packed) >= self._size:
-                self._packed.clear()
-            p = self._packed[text] = _pack_bytes(self.signature_bytes(text))
+            p = self._packed.fill(text, lambda: _pack_bytes(self.signature_bytes(text)))
         return p
 
     def bands(self, text: str, bands: int, rows: int) -> list[str]:
         key = (text, bands, rows)
-        b = self._bands.get(key)
+        b = self._bands.young.get(key)
         if b is None:
-            if len(self._bands) >= self._size:
-                self._bands.clear()
-            b = self._bands[key] = _band_keys(self.signature_bytes(text), bands, rows)
+            b = self._bands.fill(key, lambda: _band_keys(self.signature_bytes(text), bands, rows))
         return b
 
 
