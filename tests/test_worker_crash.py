@@ -73,10 +73,18 @@ def test_sigkill_never_loses_or_duplicates_an_alert(broker: str, tmp_path: Path)
     done = sum(committed_offsets(broker, topics.group, topics.events).values())
     assert done < sum(ends.values()), f"the kill at offset {done} did not land mid-stream"
 
-    # 3. Restart and drain.
-    w = worker(broker, topics, db_url, tmp_path, name="final").start()
+    # 3. Restart and drain. At INFO: once in CI (session 14) this worker restored, stored
+    # 93 of 121 alerts (3 of them incidents begun later than scan's, as if some agents'
+    # state were missing) and then committed nothing for 90 s, with nothing logged at
+    # WARNING. Faust's recovery messages are what such a failure needs.
+    w = worker(broker, topics, db_url, tmp_path, name="final", log_level="INFO").start()
     try:
-        assert w.wait_drained(timeout=90), w.log_path.read_text()[-3000:]
+        if not w.wait_drained(timeout=90):
+            stored_now = {a.fingerprint for a in store.list(limit=100_000)}
+            pytest.fail(f"not drained in 90 s: {len(stored_now & set(expected))} of {len(expected)} expected alerts "
+                        f"stored, {len(stored_now - set(expected))} unexpected; committed "
+                        f"{committed_offsets(broker, topics.group, topics.events)} of {ends}; worker log (tail):\n"
+                        + w.log_path.read_text()[-6000:])
     finally:
         assert w.stop() == 0
 

@@ -70,10 +70,10 @@ class Topics:
 
 
 def worker(broker: str, topics: Topics, database_url: str, tmp: Path, *extra: str, name: str = "worker",
-           rules: dict[str, str] = PINNED_RULES) -> WorkerProcess:
+           rules: dict[str, str] = PINNED_RULES, log_level: str = "WARNING") -> WorkerProcess:
     return WorkerProcess(
         broker, group=topics.group, topic=topics.events, database_url=database_url, data_dir=tmp / "faust",
-        log_path=tmp / f"{name}.log", env=cli_env(rules),
+        log_path=tmp / f"{name}.log", env=cli_env(rules), log_level=log_level,
         extra_args=("--alerts-topic", topics.alerts, "--dead-letter-topic", topics.dead_letter,
                     "--session-timeout", "2", "--commit-interval", "0.5", *extra),
     )
