@@ -42,9 +42,9 @@ def test_a_shared_record_is_encoded_once() -> None:
     enc = StateEncoder()
     shared = record(1, random.Random(1))
     enc.value({"ev": (shared,)})
-    first = enc._young[id(shared)][1]
+    first = enc._memo.young[id(shared)][1]
     enc.value({"ev": (record(2, random.Random(2)), shared)})
-    assert enc._young[id(shared)][1] is first and len(enc._young) == 2
+    assert enc._memo.young[id(shared)][1] is first and len(enc._memo.young) == 2
 
 
 def test_the_memo_is_bounded() -> None:
@@ -52,7 +52,7 @@ def test_the_memo_is_bounded() -> None:
     rng = random.Random(0)
     records = tuple(record(i, rng) for i in range(10))
     assert enc.value({"ev": records}) == to_json({"ev": records})
-    assert len(enc._young) <= 4 and len(enc._old) <= 4
+    assert len(enc._memo.young) <= 4 and len(enc._memo.old) <= 4
 
 
 def test_a_record_still_in_use_survives_the_memo_turning_over() -> None:
@@ -61,5 +61,5 @@ def test_a_record_still_in_use_survives_the_memo_turning_over() -> None:
     busy = record(0, rng)
     for i in range(1, 30):  # a busy bucket re-sent among a stream of new records
         enc.value({"ev": (busy, record(i, rng))})
-        assert id(busy) in enc._young or id(busy) in enc._old
+        assert id(busy) in enc._memo.young or id(busy) in enc._memo.old
     assert enc.value({"ev": (busy,)}) == to_json({"ev": (busy,)})

@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic_core import to_json
 
+from flockwatch.detect.memo import Generations
+
 MEMO_SIZE = 32_768  # records per memo generation (two are kept)
 
 
@@ -29,14 +31,11 @@ def encode(obj: Any) -> bytes:
 
 class StateEncoder:
     def __init__(self, memo_size: int = MEMO_SIZE):
-        self.memo_size = memo_size
         # id -> (the tuple itself, its JSON): holding the tuple keeps its id from being
-        # reused. Two generations: when the young one is full the old one is dropped,
-        # and a record found in the old one moves back to the young one. Records of
-        # busy keys are re-sent every batch, so they stay; one flat memo cleared when
-        # full lost them all at once, with every counting rule filling it.
-        self._young: dict[int, tuple[tuple[Any, ...], bytes]] = {}
-        self._old: dict[int, tuple[tuple[Any, ...], bytes]] = {}
+        # reused. Two generations: records of busy keys are re-sent every batch, so they
+        # stay; one flat memo cleared when full lost them all at once, with every
+        # counting rule filling it.
+        self._memo = Generations(memo_size)
         self._keys: dict[str, bytes] = {}  # dict key -> its JSON and a colon
 
     def entry(self, partition: int, value: Any) -> bytes:
@@ -63,15 +62,14 @@ class StateEncoder:
         return b"{" + b",".join(parts) + b"}"
 
     def _tuple(self, t: Any) -> bytes:
-        hit = self._young.get(id(t))
+        memo = self._memo
+        hit = memo.young.get(id(t))
         if hit is not None and hit[0] is t:
             return hit[1]
-        hit = self._old.get(id(t))
+        hit = memo.old.get(id(t))  # not `fill`: an id alone may be a dead tuple's, reused
         if hit is None or hit[0] is not t:
             if type(t) is not tuple:  # a mixed sequence: no memo for the odd one out
                 return to_json(t)
             hit = (t, to_json(t))
-        if len(self._young) >= self.memo_size:
-            self._old, self._young = self._young, {}
-        self._young[id(t)] = hit
+        memo.put(id(t), hit)
         return hit[1]
