@@ -116,6 +116,10 @@ class Engine:
         self.forward_low_watermark: float | None = None  # the same for forwarded rules' sources
         self._since_gc = 0
         self._since_forward_gc = 0
+        # Regex matches that ran past their time budget (each also logged and counted in
+        # flockwatch_rule_errors_total): inline tests read it to tell a rule that does not
+        # fire from a machine too busy to finish the match.
+        self.regex_timeouts = 0
         # Hot-path metric accumulators, flushed every METRICS_FLUSH_EVERY events: a
         # prometheus_client inc costs ~1 us, which adds up at tens of thousands of events/s.
         self._pending_events: dict[str, int] = defaultdict(int)
@@ -236,6 +240,7 @@ class Engine:
                 matched = rule.matches(ctx)
             except RegexTimeout as exc:
                 log.warning("rule %s: regex %r timed out on event %s", rule.id, str(exc), event.event_id)
+                self.regex_timeouts += 1
                 if m:
                     m.rule_errors.labels(rule.id, "regex_timeout").inc()
                 matched = False
