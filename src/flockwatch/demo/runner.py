@@ -118,13 +118,14 @@ class DemoRun:
             self.say(f"store      {self.database_url}")
             if api is not None:
                 self.say(f"alert API  http://127.0.0.1:{api.port}/api/v1/alerts (OpenAPI at /openapi.json)")
-            stream = DemoStream(DemoPlan(duration=self.o.duration, rate=self.o.rate, seed=self.o.seed))
+            plan = DemoPlan(duration=self.o.duration, rate=self.o.rate, seed=self.o.seed)
+            stream = DemoStream(plan)
             events = stream.events()
             with (self.workdir / "labels.jsonl").open("w", encoding="utf-8") as fh:  # ground truth, for a look later
                 fh.writelines(json.dumps(label) + "\n" for label in stream.labels)
             kinds = ", ".join(label["name"] for label in stream.labels)
             self.say(f"traffic    {len(events):,} events over {self.o.duration:.0f}s from "
-                     f"{DemoPlan(self.o.duration, self.o.rate).background_events:,} background + incidents: {kinds}")
+                     f"{plan.background_events:,} background (from {plan.society_agents:,} agents) + incidents: {kinds}")
             self.say("")
             produced = self._produce(broker, events, workers)
             self.say("waiting for the workers to finish the stream...")

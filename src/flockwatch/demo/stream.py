@@ -16,6 +16,14 @@ from typing import Any
 
 from flockwatch.simulate.stream import SimConfig, Simulation
 
+# Agents per background event/s: the simulator's own default (2,000 agents at 30 events/s),
+# about one event per agent per minute. The demo plays a minute of traffic at hundreds of
+# events/s; with a fixed 300 agents each posted a dozen times a minute, and
+# baseline.post_flood (10 posts in 10 minutes) rightly reported some 38 of those benign
+# agents: the demo's first screen listed them as false alarms.
+AGENTS_PER_RATE = SimConfig.agents / SimConfig.rate
+MIN_AGENTS = 300
+
 # incident kind -> what the demo calls it
 DEMO_INCIDENTS: dict[str, str] = {
     "rot13_injection": "ROT13-wrapped injection",
@@ -31,11 +39,15 @@ class DemoPlan:
     duration: float  # seconds of traffic
     rate: float  # background events per second (incidents come on top)
     seed: int = 7
-    agents: int = 300
+    agents: int | None = None  # None: as many as keep each agent's pace realistic at `rate`
 
     @property
     def background_events(self) -> int:
         return max(100, int(self.duration * self.rate))
+
+    @property
+    def society_agents(self) -> int:
+        return self.agents if self.agents is not None else max(MIN_AGENTS, round(self.rate * AGENTS_PER_RATE))
 
 
 class DemoStream:
@@ -48,7 +60,7 @@ class DemoStream:
 
     def __init__(self, plan: DemoPlan, start: datetime | None = None):
         self.plan = plan
-        config = SimConfig(seed=plan.seed, agents=plan.agents, events=plan.background_events, rate=plan.rate,
+        config = SimConfig(seed=plan.seed, agents=plan.society_agents, events=plan.background_events, rate=plan.rate,
                            incidents_per_50k=1, mix=dict.fromkeys(DEMO_INCIDENTS, 1))
         self.simulation = Simulation(config)
         self.start = start or datetime.now(timezone.utc)
