@@ -178,3 +178,28 @@ def test_items_are_one_rules_own() -> None:
     assert sorted(a.items()) == [("x", 1), ("y", 2)] and list(b.items()) == [("x", 3)]
     del a["x"]
     assert dict(a.items()) == {"y": 2}
+
+
+def test_what_one_worker_flushes_another_restores_exactly() -> None:
+    # Recovery puts the changelog's raw bytes into the store (the table is raw, see
+    # state_encoding); sync decodes them. A near-duplicate record's 256-bit MinHash
+    # signature must come back an int, equal: read as a float (orjson's way), the first
+    # comparison after a restart raised.
+    sig = (1 << 255) + 12345
+    record = (1769774400.015, "ev1", "agent-1", None, (3, 1, 2), "sample «ü»", sig)
+    writer = TableState({})
+    writer.partition = 3
+    writer.for_rule("cascades.near_duplicate_spam")["minhash:0:abc"] = {"t": 1769774400.015, "ev": (record,),
+                                                                          "inc": None}
+    writer.for_rule("baseline.post_flood")["agent-1"] = {"t": 1.5, "ev": (), "inc": {"n": 2}}
+    store: dict = {key: value for _, key, value in writer.flush()}
+    assert all(type(k) is bytes and type(v) is bytes for k, v in store.items())
+    reader = TableState(store)
+    assert reader.sync() == 2
+    got = reader.for_rule("cascades.near_duplicate_spam")["minhash:0:abc"]
+    restored = got["ev"][0]
+    assert restored[6] == sig and type(restored[6]) is int
+    assert restored[0] == record[0] and restored[5] == record[5]
+    assert reader.for_rule("baseline.post_flood")["agent-1"]["inc"] == {"n": 2}
+    reader.for_rule("baseline.post_flood")["agent-1"] = 1
+    assert [p for p, _, _ in reader.flush()] == [3]  # a restored key keeps its partition

@@ -89,7 +89,7 @@ class WorkerRuntime:
         self.state: TableState | None = None
         if stateful:
             self.table = self.app.Table(STATE_TABLE, partitions=self.partitions,
-                                        schema=faust.Schema(key_serializer="json", value_serializer="json"))
+                                        key_type=bytes, value_type=bytes)  # raw: `TableState.sync` decodes
             # The memory store is a FastUserDict over a plain dict, the same object for the
             # store's life: recovery writes into it in place, and the state takes what it
             # restored from there (detectors read the state's own per-rule dicts).

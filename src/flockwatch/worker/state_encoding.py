@@ -1,5 +1,5 @@
-"""JSON for the state table's changelog records (what Faust's json codec reads back
-on recovery).
+"""JSON for the state table's changelog records, and the codec that reads them back
+on recovery.
 
 pydantic-core's serialiser (already a dependency through pydantic) writes the same
 compact UTF-8 JSON as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))`
@@ -12,13 +12,21 @@ near-duplicate text is one record in ten LSH buckets, and a bucket is re-sent ea
 batch it changes, with up to 16 records. Each record holds a 256-bit MinHash
 signature as an int, 1-2 µs to write in decimal; a full bucket took ~30 µs to
 encode, and encoding was the worker's largest single cost with every pack.
+
+Reading back: `decode`. The table holds what recovery reads as raw bytes, and
+`TableState.sync` decodes them with pydantic-core, which reads integers of any size
+exactly. Faust's own "json" codec is orjson whenever orjson is importable (a common
+package beside web frameworks), and orjson reads an integer past 64 bits as a float:
+with it, every restored MinHash signature came back as a float, the restarted worker's
+first near-duplicate comparison raised, and the worker exited into the same failure
+on every restart (tests/test_worker_restart_state.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from flockwatch.detect.memo import Generations
 
@@ -27,6 +35,11 @@ MEMO_SIZE = 32_768  # records per memo generation (two are kept)
 
 def encode(obj: Any) -> bytes:
     return to_json(obj)
+
+
+def decode(raw: bytes | str) -> Any:
+    """A changelog key or value as recovery read it: exact integers of any size."""
+    return from_json(raw)
 
 
 class StateEncoder:

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from flockwatch.worker.state_encoding import StateEncoder, encode
+from flockwatch.worker.state_encoding import StateEncoder, decode, encode
 
 SEP = "\x1e"
 
@@ -89,6 +89,8 @@ class TableState:
             return 0
         moved = 0
         for table_key, entry in list(self.data.items()):
+            if type(table_key) is bytes:  # as recovery read it (see state_encoding)
+                table_key, entry = decode(table_key), decode(entry)
             rule_id, _, key = table_key.partition(SEP)
             view = self._views.get(rule_id)
             if view is None:  # not `or`: an empty view is falsy, and detectors hold it
