@@ -338,3 +338,36 @@ def test_seed_rule_condition_runs_only_when_a_seed_phrase_is_possible(repo_root)
     unscreened = Engine(load_packs([repo_root / "rules" / "credential_leak.yaml"]), prefilter=False)
     assert [a.rule_id for a in unscreened.process(ev(3, text=f"backup pls: {phrase}"))] == ["leak.seed_phrase"]
     assert unscreened.process(ev(4, text=prose)) == []
+
+
+def test_a_regex_that_misses_its_budget_once_is_tried_again() -> None:
+    # The budget is wall-clock time: a busy host can make a linear pattern miss it. The
+    # budget here is a quarter of what the match needs, measured now; the second try has
+    # RETRY_FACTOR budgets, so the rule fires and nothing is counted as a timeout.
+    import time
+
+    import regex
+
+    from flockwatch.rules.predicates import RETRY_FACTOR
+
+    pattern, text = r"\bkey_[a-z]{20,}\b", "word " * 400_000 + "key_" + "q" * 30
+    compiled = regex.compile(pattern)
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        assert compiled.search(text) is not None
+        runs.append(time.perf_counter() - t0)
+    budget = sorted(runs)[1] / 4
+    assert RETRY_FACTOR / 4 >= 2  # the second try has at least twice what the match needs
+    pack = load_pack_text(pack_text(f"""
+    rules:
+      - id: t.key
+        title: key
+        category: other
+        severity: low
+        condition: {{field: text, regex: '{pattern}'}}
+    """), "t.yaml", regex_timeout=budget)
+    metrics = Metrics()
+    engine = Engine([pack], metrics=metrics)
+    assert [a.rule_id for a in engine.process(ev(text=text))] == ["t.key"]
+    assert engine.regex_timeouts == 0
