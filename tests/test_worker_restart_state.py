@@ -1,12 +1,13 @@
-"""A restarted worker, and a worker joining the group, carry on the incidents in progress,
-with every pack: the worker that reads on restores the near-duplicate buckets (MinHash signatures, 256-bit integers),
-template keys, ping-pong pairs and the rest from the changelog, and stores exactly what
-`flockwatch scan` finds over the whole stream.
+"""A restarted worker, and a worker joining the group, carry on the incidents in
+progress, with every pack: whoever reads on restores the near-duplicate buckets
+(MinHash signatures, 256-bit integers), template keys, ping-pong pairs and the rest
+from the changelog, and the store holds exactly what `flockwatch scan` finds over the
+whole stream.
 
 The other restart tests use the baseline pack, whose state holds no integer past 64
-bits. Faust reads the changelog with the table's codec; its stock "json" codec is
-orjson whenever orjson is installed, which reads such an integer as a float, and the
-restored worker then failed on its first near-duplicate comparison."""
+bits. Faust's stock "json" codec is orjson whenever orjson is installed, which reads
+such an integer as a float: when the table used it, the restored worker failed on its
+first near-duplicate comparison (see worker/state_encoding.py)."""
 
 from __future__ import annotations
 
