@@ -1,4 +1,4 @@
-"""The two Faust patches apply to the pinned Faust and change only what they claim."""
+"""The Faust patches apply to the pinned Faust and change only what they claim."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import inspect
 
 import pytest
 
-from flockwatch.worker.faust_patches import apply_fast_drain, apply_true_highwaters
+from flockwatch.worker.faust_patches import apply_fast_drain, apply_seek_before_resume, apply_true_highwaters
 
 
 def test_fast_drain_applies_to_the_installed_faust() -> None:
@@ -22,6 +22,20 @@ def test_fast_drain_applies_to_the_installed_faust() -> None:
         assert original_source.count("await self.wait_first(") == 1
     names = set(patched.__code__.co_names)
     assert {"wait_first", "suspend_flow", "callback"} <= names | set(patched.__code__.co_varnames)
+
+
+def test_seek_before_resume_applies_to_the_installed_faust() -> None:
+    """After a recovery the stream buffers are emptied while the flow is stopped, and
+    nothing is delivered before the seek (tests/test_worker_resume_after_recovery.py)."""
+    import faust.tables.recovery as recovery_module
+
+    assert apply_seek_before_resume() is True, "Faust changed: re-check Recovery.on_recovery_completed"
+    assert apply_seek_before_resume() is True  # idempotent
+    patched = recovery_module.Recovery.on_recovery_completed
+    assert getattr(patched, "__flockwatch_patched__", False)
+    names = patched.__code__.co_names  # in order of first use
+    order = [n for n in names if n in ("stop_flow", "resume", "resume_partitions", "perform_seek", "resume_flow")]
+    assert order == ["stop_flow", "resume", "resume_partitions", "perform_seek", "resume_flow"], order
 
 
 @pytest.mark.kafka

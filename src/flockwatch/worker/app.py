@@ -18,7 +18,13 @@ from typing import Any
 import faust
 from faust.sensors.monitor import Monitor
 
-from flockwatch.worker.faust_patches import apply_fast_drain, apply_fetch_max_wait, apply_true_highwaters
+from flockwatch.worker.faust_patches import (
+    apply_fast_drain,
+    apply_fetch_max_wait,
+    apply_rewind_uncommitted,
+    apply_seek_before_resume,
+    apply_true_highwaters,
+)
 from flockwatch.worker.settings import WorkerSettings
 
 
@@ -103,6 +109,8 @@ class WorkerApp(faust.App):
 
 def create_app(settings: WorkerSettings, partitions: int) -> WorkerApp:
     apply_fast_drain()
+    apply_seek_before_resume()
+    apply_rewind_uncommitted()
     apply_true_highwaters(settings.broker)
     apply_fetch_max_wait(settings.fetch_max_wait)
     return WorkerApp(settings.group, monitor=QuietMonitor(), **faust_settings(settings, partitions))
