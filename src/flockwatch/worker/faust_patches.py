@@ -53,6 +53,7 @@ from __future__ import annotations
 import inspect
 import logging
 import textwrap
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -62,35 +63,38 @@ _FAST = (f"{_I}if self.suspend_flow.is_set():\n"
          f"{_I}    await self.wait_first(\n{_I}        callback(message), self.suspend_flow.wait()\n{_I}    )\n"
          f"{_I}else:\n{_I}    await callback(message)")
 
-_applied = False
+def _rewrite_method(module: Any, cls: type, name: str, original: str, replacement: str,
+                    label: str, unpatched: str) -> bool:
+    """Replace `original` (which must occur exactly once) by `replacement` in the source of
+    `cls.name`, recompile it in `module`'s namespace and install it. Idempotent; False,
+    with a warning saying `unpatched`, when the installed Faust's code is not as expected."""
+    if getattr(getattr(cls, name), "__flockwatch_patched__", False):
+        return True
+    try:
+        source = inspect.getsource(getattr(cls, name))
+    except (OSError, TypeError):
+        source = ""
+    if source.count(original) != 1:
+        log.warning("faust %s: %s.%s is not the expected code; %s", _faust_version(), cls.__name__, name, unpatched)
+        return False
+    namespace: dict[str, object] = {}
+    # Its own file name, so a traceback through it does not point at the wrong lines of Faust's file.
+    code = compile(textwrap.dedent(source.replace(original, replacement)),
+                   f"<flockwatch {label} of {module.__file__}>", "exec")
+    exec(code, module.__dict__, namespace)  # noqa: S102 - Faust's own source, statements changed
+    patched = namespace[name]
+    patched.__flockwatch_patched__ = True  # type: ignore[attr-defined]
+    setattr(cls, name, patched)
+    return True
 
 
 def apply_fast_drain() -> bool:
     """Patch `faust.transport.consumer.Consumer._drain_messages`; True if patched (idempotent)."""
-    global _applied
-    if _applied:
-        return True
     import faust.transport.consumer as consumer_module
 
-    method = consumer_module.Consumer._drain_messages
-    try:
-        source = inspect.getsource(method)
-    except (OSError, TypeError):
-        source = ""
-    if source.count(_ORIGINAL) != 1:
-        log.warning("faust %s: Consumer._drain_messages is not the expected code; running without the "
-                    "fast drain path (correct, but about half the throughput)", _faust_version())
-        return False
-    namespace: dict[str, object] = {}
-    # Its own file name, so a traceback through it does not point at the wrong lines of Faust's file.
-    code = compile(textwrap.dedent(source.replace(_ORIGINAL, _FAST)),
-                   f"<flockwatch fast drain of {consumer_module.__file__}>", "exec")
-    exec(code, consumer_module.__dict__, namespace)  # noqa: S102 - Faust's own source, one statement changed
-    patched = namespace["_drain_messages"]
-    patched.__flockwatch_patched__ = True  # type: ignore[attr-defined]
-    consumer_module.Consumer._drain_messages = patched  # type: ignore[method-assign]
-    _applied = True
-    return True
+    return _rewrite_method(consumer_module, consumer_module.Consumer, "_drain_messages", _ORIGINAL, _FAST,
+                           "fast drain", "running without the fast drain path (correct, but about half the "
+                           "throughput)")
 
 
 def _faust_version() -> str:
@@ -159,34 +163,13 @@ _RESUME_FIXED = (
     f"{_R}consumer.resume_flow()\n"
 )
 
-_seek_first_applied = False
-
-
 def apply_seek_before_resume() -> bool:
     """Patch `faust.tables.recovery.Recovery.on_recovery_completed`; True if patched (idempotent)."""
-    global _seek_first_applied
-    if _seek_first_applied:
-        return True
     import faust.tables.recovery as recovery_module
 
-    method = recovery_module.Recovery.on_recovery_completed
-    try:
-        source = inspect.getsource(method)
-    except (OSError, TypeError):
-        source = ""
-    if source.count(_RESUME_ORIGINAL) != 1:
-        log.warning("faust %s: Recovery.on_recovery_completed is not the expected code; not patched: a "
-                    "worker restored from a changelog may drop the first events it reads", _faust_version())
-        return False
-    namespace: dict[str, object] = {}
-    code = compile(textwrap.dedent(source.replace(_RESUME_ORIGINAL, _RESUME_FIXED)),
-                   f"<flockwatch seek-before-resume of {recovery_module.__file__}>", "exec")
-    exec(code, recovery_module.__dict__, namespace)  # noqa: S102 - Faust's own source, statements reordered
-    patched = namespace["on_recovery_completed"]
-    patched.__flockwatch_patched__ = True  # type: ignore[attr-defined]
-    recovery_module.Recovery.on_recovery_completed = patched  # type: ignore[method-assign]
-    _seek_first_applied = True
-    return True
+    return _rewrite_method(recovery_module, recovery_module.Recovery, "on_recovery_completed", _RESUME_ORIGINAL,
+                           _RESUME_FIXED, "seek-before-resume", "not patched: a worker restored from a "
+                           "changelog may drop the first events it reads")
 
 
 _rewind_applied = False
