@@ -133,7 +133,8 @@ def apply_true_highwaters(bootstrap: str) -> None:
 
 
 _R = " " * 8  # the statements' indentation inside the method
-_RESUME_ORIGINAL = (
+# What stays: resume the stream partitions, seek them to the committed offsets.
+_RESUME_AND_SEEK = (
     f"{_R}consumer.resume_partitions(\n"
     f"{_R}    {{tp for tp in assignment if not self._is_changelog_tp(tp)}}\n"
     f"{_R})\n"
@@ -144,24 +145,16 @@ _RESUME_ORIGINAL = (
     f"{_R}    )\n"
     f"{_R}self.completed.set()\n"
     f"{_R}self.log.dev(\"Resume stream partitions\")\n"
-    f"{_R}self.app.flow_control.resume()\n"
-    f"{_R}consumer.resume_flow()\n"
 )
+_EMPTY_BUFFERS = f"{_R}self.app.flow_control.resume()"
+_RESUME_ORIGINAL = _RESUME_AND_SEEK + f"{_EMPTY_BUFFERS}\n{_R}consumer.resume_flow()\n"
+# What moves: the buffers are emptied first, with the flow stopped until after the seek.
 _RESUME_FIXED = (
     f"{_R}consumer.stop_flow()  # flockwatch: nothing fetched is delivered until the seek below\n"
-    f"{_R}self.app.flow_control.resume()  # empties the stream buffers while nothing can arrive\n"
-    f"{_R}consumer.resume_partitions(\n"
-    f"{_R}    {{tp for tp in assignment if not self._is_changelog_tp(tp)}}\n"
-    f"{_R})\n"
-    f"{_R}if assignment:\n"
-    f"{_R}    self.log.info(\"Seek stream partitions to committed offsets.\")\n"
-    f"{_R}    await self._wait(\n"
-    f"{_R}        consumer.perform_seek(), timeout=self.app.conf.broker_request_timeout\n"
-    f"{_R}    )\n"
-    f"{_R}self.completed.set()\n"
-    f"{_R}self.log.dev(\"Resume stream partitions\")\n"
-    f"{_R}consumer.resume_flow()\n"
+    f"{_EMPTY_BUFFERS}  # empties the stream buffers while nothing can arrive\n"
+    + _RESUME_AND_SEEK + f"{_R}consumer.resume_flow()\n"
 )
+
 
 def apply_seek_before_resume() -> bool:
     """Patch `faust.tables.recovery.Recovery.on_recovery_completed`; True if patched (idempotent)."""
