@@ -1,5 +1,5 @@
-"""JSON for the state table's changelog records, and the codec that reads them back
-on recovery.
+"""JSON for the state table's changelog records, written and (after a recovery) read
+back.
 
 pydantic-core's serialiser (already a dependency through pydantic) writes the same
 compact UTF-8 JSON as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))`

@@ -89,7 +89,9 @@ class TableState:
             return 0
         moved = 0
         for table_key, entry in list(self.data.items()):
-            if type(table_key) is bytes:  # as recovery read it (see state_encoding)
+            # Raw, as recovery read it (see state_encoding); a store handed in already
+            # decoded (the unit tests) is taken as it is.
+            if type(table_key) is bytes:
                 table_key, entry = decode(table_key), decode(entry)
             rule_id, _, key = table_key.partition(SEP)
             view = self._views.get(rule_id)
