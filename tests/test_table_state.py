@@ -12,6 +12,11 @@ def decoded(records):  # type: ignore[no-untyped-def]
     return [(p, json.loads(k), None if v is None else json.loads(v)) for p, k, v in records]
 
 
+def restored(data: dict, key: str, partition: int, value: object) -> None:
+    """What changelog recovery does: the record's raw key and value bytes into the store."""
+    data[json.dumps(key).encode()] = json.dumps([partition, value]).encode()
+
+
 def test_writes_are_visible_at_once_but_changelogged_only_on_flush() -> None:
     data: dict = {}
     state = TableState(data)
@@ -70,8 +75,8 @@ def test_restored_keys_reach_the_rules_at_the_next_sync_and_are_not_resent() -> 
     state = TableState(data)
     view = state.for_rule("r1")
     assert len(view) == 0
-    data[f"r1{SEP}restored"] = [2, {"events": []}]  # what changelog recovery does
-    data[f"r2{SEP}other"] = [1, 5]
+    restored(data, f"r1{SEP}restored", 2, {"events": []})  # what changelog recovery does
+    restored(data, f"r2{SEP}other", 1, 5)
     assert state.sync() == 2
     assert list(view) == ["restored"] and view["restored"] == {"events": []}
     assert state.for_rule("r2")["other"] == 5
@@ -82,12 +87,13 @@ def test_restored_keys_reach_the_rules_at_the_next_sync_and_are_not_resent() -> 
 
 
 def test_a_later_recovery_does_not_revive_a_key_deleted_since() -> None:
-    data: dict = {f"r1{SEP}k": [0, 1]}
+    data: dict = {}
+    restored(data, f"r1{SEP}k", 0, 1)
     state = TableState(data)  # a store that already holds restored keys
     view = state.for_rule("r1")
     assert view["k"] == 1
     del view["k"]
-    data[f"r1{SEP}new"] = [1, 2]  # the next rebalance restores another partition only
+    restored(data, f"r1{SEP}new", 1, 2)  # the next rebalance restores another partition only
     state.sync()
     assert dict(view) == {"new": 2}
 
@@ -96,15 +102,16 @@ def test_keys_restored_after_a_sync_are_taken_by_the_next_one() -> None:
     data: dict = {}
     state = TableState(data)
     view = state.for_rule("r1")
-    data[f"r1{SEP}first"] = [0, 1]  # recovery has begun when a batch runs
+    restored(data, f"r1{SEP}first", 0, 1)  # recovery has begun when a batch runs
     assert state.sync() == 1
-    data[f"r1{SEP}second"] = [0, 2]  # and goes on writing after it
+    restored(data, f"r1{SEP}second", 0, 2)  # and goes on writing after it
     assert state.sync() == 1 and dict(view) == {"first": 1, "second": 2}
     assert state.sync() == 0
 
 
 def test_restored_keys_of_a_rule_not_yet_seen_wait_for_it() -> None:
-    data: dict = {f"late{SEP}k": [3, "v"]}
+    data: dict = {}
+    restored(data, f"late{SEP}k", 3, "v")
     state = TableState(data)
     state.sync()
     assert state.for_rule("late") == {"k": "v"}

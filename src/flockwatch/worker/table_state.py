@@ -88,11 +88,9 @@ class TableState:
         if not self.data:
             return 0
         moved = 0
-        for table_key, entry in list(self.data.items()):
-            # Raw, as recovery read it (see state_encoding); a store handed in already
-            # decoded (the unit tests) is taken as it is.
-            if type(table_key) is bytes:
-                table_key, entry = decode(table_key), decode(entry)
+        for raw_key, raw_entry in list(self.data.items()):
+            # Raw bytes, as recovery read them: decoded here, exactly (see state_encoding).
+            table_key, entry = decode(raw_key), decode(raw_entry)
             rule_id, _, key = table_key.partition(SEP)
             view = self._views.get(rule_id)
             if view is None:  # not `or`: an empty view is falsy, and detectors hold it
