@@ -86,6 +86,8 @@ OVERVIEW_NEEDS = {
     "dead letters": "flockwatch_dead_letters_total",
     "notification outcomes": "flockwatch_notifications_total",
     "rule reloads": "flockwatch_rules_reloads_total",
+    "memory per process": "process_resident_memory_bytes",
+    "cpu per event": "process_cpu_seconds_total",
 }
 RULES_NEEDS = {
     "matches per rule and pack": "flockwatch_rule_matches_total",

@@ -15,7 +15,8 @@ _SUFFIX = {"counter": "_total", "info": "_info"}
 def documented() -> set[str]:
     text = README.read_text(encoding="utf-8")
     section = text.split("## Metrics", 1)[1].split("\n## ", 1)[0]
-    return set(re.findall(r"^\| `(flockwatch_[a-z0-9_]+)` \|", section, re.M))
+    first_cells = re.findall(r"^\| (`.+?) \|", section, re.M)  # a row may name several series
+    return {name for cell in first_cells for name in re.findall(r"`([a-z][a-z0-9_]+)`", cell)}
 
 
 def exported() -> set[str]:

@@ -15,7 +15,8 @@ _SUFFIXES = {
     "gauge": ("",),
 }
 
-METRIC_NAME = re.compile(r"\bflockwatch_[a-z0-9_]+")
+# flockwatch's own series, and the process collector's it registers beside them.
+METRIC_NAME = re.compile(r"\b(?:flockwatch|process)_[a-z0-9_]+")
 
 
 def exported_series() -> set[str]:

@@ -3,7 +3,7 @@ does a dict lookup and an add, not a label resolution per event."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
 # Event time -> alert stored. Replays of old data land in the top buckets, which is
 # the truth: they were stored that long after they happened.
@@ -17,8 +17,13 @@ ENGINE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.
 
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+        if registry is None:
+            registry = CollectorRegistry()
+            # process_cpu_seconds_total, process_resident_memory_bytes, open fds, start
+            # time (Linux): what an SRE reads a worker's memory and CPU per event from.
+            # A registry handed in (the global one) may have its own already.
+            ProcessCollector(registry=registry)
+        self.registry = r = registry
         self.events = Counter("flockwatch_events", "Valid events processed, by event type.", ["type"], registry=r)
         self.invalid = Counter("flockwatch_invalid_events", "Events rejected at decoding, by reason.", ["reason"], registry=r)
         self.dead_letters = Counter(
