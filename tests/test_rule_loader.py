@@ -161,3 +161,46 @@ def test_unknown_rule_type():
 def test_unprefilterable_regex_is_noted_not_refused():
     pack = load(GOOD_RULE.replace("contains: hello", r"regex: '(?x) h e l l o'"))
     assert any("evaluated on every event" in n for n in pack.notes)
+
+
+@pytest.mark.parametrize(
+    "condition",
+    ["{macro: [m1, m2]}", "{field: text, contains: {list: [l1, l2]}}"],
+)
+def test_macro_or_list_named_by_a_list_is_an_error_not_a_crash(condition):
+    # An author who wants two macros or two lists at once writes a list of names;
+    # that raised TypeError (unhashable list) out of the loader.
+    body = """
+    lists:
+      l1: [a]
+      l2: [b]
+    macros:
+      m1: {field: text, contains: a}
+      m2: {field: text, contains: b}
+    rules:
+      - id: t.names
+        title: names
+        category: other
+        severity: low
+        condition: COND
+    """.replace("COND", condition)
+    msgs = issues_of(pack_text(body))
+    assert any("[t.names]" in m and "takes one name" in m for m in msgs), msgs
+
+
+def test_setting_list_named_by_a_list_is_an_error_not_a_crash():
+    body = """
+    lists:
+      l1: ['\\ba\\b']
+    rules:
+      - id: t.cues
+        type: cue_score
+        title: cues
+        category: other
+        severity: low
+        cues:
+          x: {weight: 3, patterns: {list: [l1]}}
+        bands: {low: 1}
+    """
+    msgs = issues_of(pack_text(body))
+    assert any("[t.cues]" in m and "takes one name" in m for m in msgs), msgs

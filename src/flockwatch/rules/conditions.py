@@ -152,6 +152,8 @@ class ConditionCompiler:
             return Not(self.compile(raw["not"], _stack))
         if keys == {"macro"}:
             name = raw["macro"]
+            if not isinstance(name, str):  # a list of names would be unhashable below
+                raise ConditionError(f"macro takes one name, got {name!r}", line)
             if name not in self.macros:
                 raise ConditionError(f"unknown macro {name!r}", line)
             if name in _stack:
@@ -170,6 +172,8 @@ class ConditionCompiler:
         lists (Falco style), e.g. `more: [{list: coins}, sol]`."""
         if isinstance(value, dict) and set(value) - {LINE_KEY} == {"list"}:
             name = value["list"]
+            if not isinstance(name, str):  # a list of names would be unhashable below
+                raise ConditionError(f"list takes one name, got {name!r}", line)
             if name not in self.lists:
                 raise ConditionError(f"unknown list {name!r}", line)
             if name in _seen:

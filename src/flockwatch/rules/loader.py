@@ -170,6 +170,8 @@ def _resolve_param_lists(value: Any, lists: dict[str, list[Any]]) -> Any:
     if isinstance(value, dict):
         if set(value) == {"list"}:
             name = value["list"]
+            if not isinstance(name, str):  # a list of names would be unhashable below
+                raise DetectorConfigError(f"list takes one name, got {name!r}")
             if name not in lists:
                 raise DetectorConfigError(f"unknown list {name!r}")
             return list(lists[name])
