@@ -7,6 +7,7 @@ from packs import HEADER, load, pack_text
 
 from flockwatch.rules.errors import PackError
 from flockwatch.rules.loader import load_pack_text, load_packs
+from flockwatch.rules.testing import run_rule_tests
 
 GOOD_RULE = """
 rules:
@@ -204,3 +205,36 @@ def test_setting_list_named_by_a_list_is_an_error_not_a_crash():
     """
     msgs = issues_of(pack_text(body))
     assert any("[t.cues]" in m and "takes one name" in m for m in msgs), msgs
+
+
+CUE_RULE_WITH_NESTED_LIST = """
+lists:
+  base_words: ['\\bpassword\\b']
+  more_words: [{list: base_words}, '\\bseed phrase\\b']
+rules:
+  - id: t.cues
+    type: cue_score
+    title: cues
+    category: other
+    severity: low
+    cues:
+      secret: {weight: 3, patterns: {list: more_words}}
+    bands: {low: 3}
+    tests:
+      fire: [{text: "my password"}, {text: "my seed phrase"}]
+      quiet: [{text: "my cat"}]
+"""
+
+
+def test_setting_list_may_include_another_list_as_in_conditions():
+    # README: "a list may include another: [{list: other}, extra]"; the cue_score
+    # docs: "{list: name} works inside rule-type settings as it does in conditions".
+    # Settings spliced the named list without resolving the lists it includes.
+    results = run_rule_tests([load(CUE_RULE_WITH_NESTED_LIST)])
+    assert len(results) == 3 and all(r.passed for r in results), [str(r) for r in results]
+
+
+def test_setting_list_cycle_is_reported():
+    body = CUE_RULE_WITH_NESTED_LIST.replace("[{list: base_words}, ", "[{list: more_words}, ")
+    msgs = issues_of(pack_text(body))
+    assert any("[t.cues]" in m and "list cycle" in m for m in msgs), msgs

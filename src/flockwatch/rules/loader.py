@@ -163,10 +163,10 @@ class _PackCompiler:
         return rule
 
 
-def _resolve_param_lists(value: Any, lists: dict[str, list[Any]]) -> Any:
+def _resolve_param_lists(value: Any, lists: dict[str, list[Any]], _seen: tuple[str, ...] = ()) -> Any:
     """Type-specific settings may name pack lists with `{list: name}` exactly as
     conditions do (e.g. cue patterns shared by several `cue_score` rules); inside
-    a list the named list is spliced in."""
+    a list the named list is spliced in, and so are the lists it includes."""
     if isinstance(value, dict):
         if set(value) == {"list"}:
             name = value["list"]
@@ -174,12 +174,15 @@ def _resolve_param_lists(value: Any, lists: dict[str, list[Any]]) -> Any:
                 raise DetectorConfigError(f"list takes one name, got {name!r}")
             if name not in lists:
                 raise DetectorConfigError(f"unknown list {name!r}")
-            return list(lists[name])
-        return {k: _resolve_param_lists(v, lists) for k, v in value.items()}
+            if name in _seen:
+                raise DetectorConfigError(f"list cycle: {' -> '.join(_seen + (name,))}")
+            # A list may include another (`[{list: other}, extra]`), as in conditions.
+            return _resolve_param_lists(list(lists[name]), lists, _seen + (name,))
+        return {k: _resolve_param_lists(v, lists, _seen) for k, v in value.items()}
     if isinstance(value, list):
         out: list[Any] = []
         for item in value:
-            resolved = _resolve_param_lists(item, lists)
+            resolved = _resolve_param_lists(item, lists, _seen)
             is_ref = isinstance(item, dict) and set(item) == {"list"}
             out.extend(resolved) if is_ref else out.append(resolved)
         return out
