@@ -51,6 +51,27 @@ class TestResult:
         return f"{status} {self.file}:{self.line} [{self.rule_id}] {self.kind}[{self.index}]{msg}"
 
 
+CASE_KEYS = frozenset({"description", "events", "expect"})  # of a case with `events:`
+
+
+def _check_case(case: dict[str, Any], kind: str) -> None:
+    """Refuse a case whose parts the runner would drop: a misspelt `expect`, or event
+    fields beside `events:`, would otherwise leave a case that passes whatever the rule does."""
+    if "events" in case:
+        unknown = sorted(set(case) - CASE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown keys {unknown} beside events (a case with events takes "
+                             f"{', '.join(sorted(CASE_KEYS))}; event fields go in each event)")
+        events = case["events"]
+        if not isinstance(events, list) or not events or not all(isinstance(e, dict) for e in events):
+            raise ValueError("events must be a non-empty list of events (mappings)")
+    if "expect" in case:
+        if kind != "fire":
+            raise ValueError("expect checks the alert a fire case raises; a quiet case has none")
+        if not isinstance(case["expect"], dict):
+            raise ValueError("expect must be a mapping of alert fields to values")
+
+
 def _case_events(rule: CompiledRule, case: dict[str, Any], case_no: int) -> list[dict[str, Any]]:
     meta_keys = ("description", "expect")
     raw_events = case["events"] if "events" in case else [{k: v for k, v in case.items() if k not in meta_keys}]
@@ -103,6 +124,7 @@ def _run_case_once(engine: Engine, rule: CompiledRule, kind: str, n: int, case: 
     engine.reset_state()
     collector = AlertCollector()
     try:
+        _check_case(case, kind)
         raw_events = _case_events(rule, case, n)
     except (ValueError, TypeError) as exc:
         return result(False, f"bad test case: {exc}")
