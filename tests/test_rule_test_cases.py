@@ -76,3 +76,36 @@ def test_rules_test_cli_reports_a_bad_case_instead_of_a_traceback(tmp_path):
     assert res.returncode == 1, res.stderr.decode()
     assert "Traceback" not in res.stderr.decode()
     assert "[t.flood] fire[0]: bad test case" in res.stdout.decode()
+
+
+HELLO = """
+rules:
+  - id: t.hello
+    title: Hello
+    category: other
+    severity: low
+    condition: {field: text, icontains: hello}
+    summary: 'SUMMARY'
+    tests:
+      fire: [{text: "hello there"}]
+"""
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "{{ event.agnt_name }} said hello",  # misspelt attribute
+        "{{ finding.cout }} events",  # misspelt finding key
+        "said {{ evidence.matches[1].match }}",  # one predicate: there is no second match
+    ],
+)
+def test_fire_case_fails_when_the_summary_cannot_render(summary):
+    # Live, a failing summary falls back to "title (summary template failed: ...)";
+    # the inline tests passed such a rule, so every alert it ever raised read that way.
+    [res] = [str(r) for r in run_rule_tests([load(HELLO.replace("SUMMARY", summary))])]
+    assert res.startswith("FAIL") and "summary template failed" in res, res
+
+
+def test_a_summary_that_renders_passes():
+    [res] = [str(r) for r in run_rule_tests([load(HELLO.replace("SUMMARY", "{{ event.agent_id }} said hello"))])]
+    assert res.startswith("ok"), res

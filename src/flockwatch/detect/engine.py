@@ -120,6 +120,9 @@ class Engine:
         # flockwatch_rule_errors_total): inline tests read it to tell a rule that does not
         # fire from a machine too busy to finish the match.
         self.regex_timeouts = 0
+        # rule id -> the last error its summary template raised (the alert kept a fallback
+        # summary): inline tests read it, so a template that cannot render fails its test.
+        self.template_errors: dict[str, str] = {}
         # Hot-path metric accumulators, flushed every METRICS_FLUSH_EVERY events: a
         # prometheus_client inc costs ~1 us, which adds up at tens of thousands of events/s.
         self._pending_events: dict[str, int] = defaultdict(int)
@@ -141,6 +144,7 @@ class Engine:
         self._since_gc = 0
         self._since_forward_gc = 0
         self.forwards = []
+        self.template_errors.clear()
 
     def set_low_watermark(self, ts: float | None, *, forwarded: bool = False) -> None:
         if forwarded:
@@ -344,8 +348,10 @@ class Engine:
                         "first_ts": iso(f.first_ts), "last_ts": iso(f.last_ts)},
         }
         summary, error = rule.summary.render(context)
-        if error and self.metrics:
-            self.metrics.rule_errors.labels(rule.id, "template_error").inc()
+        if error:
+            self.template_errors[rule.id] = error
+            if self.metrics:
+                self.metrics.rule_errors.labels(rule.id, "template_error").inc()
         if self.metrics:
             self.metrics.match(rule.id, rule.pack, rule.category, severity)
         fp = fingerprint_of(rule.id, f.key)

@@ -7,6 +7,7 @@ A case is either one event (a mapping of event fields) or
 (seconds or a duration like `90s` after the case start). Missing required fields are
 filled in: `event_id`, `ts`, `agent_id`, and `type` (the rule's first event type).
 `expect` checks fields of the rule's last alert (e.g. `severity`, `count`).
+A fire case also fails if the rule's summary template cannot render on its alert.
 
 A regex match that runs past its time budget counts as no match, as it does live. The
 budget is wall-clock time, so a worker reloading its rules on a busy host can see a
@@ -141,6 +142,8 @@ def _run_case_once(engine: Engine, rule: CompiledRule, kind: str, n: int, case: 
         return result(True)
     if not mine:
         return result(False, f"{label} did not fire".strip())
+    if rule.id in engine.template_errors:  # live, every alert would carry the fallback summary
+        return result(False, f"{label} summary template failed: {engine.template_errors[rule.id]}".strip())
     expect = case.get("expect") or {}
     got = mine[-1].model_dump()
     for key, want in expect.items():
