@@ -238,3 +238,16 @@ def test_setting_list_cycle_is_reported():
     body = CUE_RULE_WITH_NESTED_LIST.replace("[{list: base_words}, ", "[{list: more_words}, ")
     msgs = issues_of(pack_text(body))
     assert any("[t.cues]" in m and "list cycle" in m for m in msgs), msgs
+
+
+def test_summary_naming_an_unknown_variable_is_an_error():
+    # `evnt` is undefined on every alert (StrictUndefined), so the summary can never
+    # render; `rules validate` accepted it and a rule without tests shipped with it.
+    msgs = issues_of(pack_text(GOOD_RULE + "    summary: '{{ evnt.agent_id }} said {{ finding.count }}'\n"))
+    assert any("[t.one]" in m and "summary template" in m and "'evnt'" in m for m in msgs), msgs
+
+
+def test_summary_may_use_the_context_jinja_globals_and_its_own_names():
+    summary = ("{% set who = event.agent_name or event.agent_id %}{{ who }} {{ rule.title }} "
+               "{{ evidence.matches | length }} {{ finding.count }}{% for i in range(2) %}.{% endfor %}")
+    load(GOOD_RULE + f"    summary: '{summary}'\n")

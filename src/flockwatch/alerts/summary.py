@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import jinja2
+from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 log = logging.getLogger(__name__)
@@ -24,12 +25,20 @@ _ENV = SandboxedEnvironment(
 _ENV.filters["truncate_text"] = lambda s, n=120: (s if len(str(s)) <= n else str(s)[: n - 1] + "…")
 
 MAX_SUMMARY = 500
+# What the engine renders a summary with (`Engine._alert`).
+CONTEXT_NAMES = frozenset({"event", "rule", "evidence", "finding"})
 
 
 class SummaryTemplate:
     def __init__(self, source: str):
         self.source = source
         self.template = _ENV.from_string(source)  # raises TemplateSyntaxError at load time
+
+    def unknown_names(self) -> list[str]:
+        """Top-level names the template reads that no render can define (a misspelt
+        `evnt`): with StrictUndefined every alert's summary would fail on them."""
+        used = meta.find_undeclared_variables(_ENV.parse(self.source))
+        return sorted(used - CONTEXT_NAMES - set(_ENV.globals))
 
     def render(self, context: dict[str, Any]) -> tuple[str, str | None]:
         """Return (summary, error). On error the summary is a plain fallback."""

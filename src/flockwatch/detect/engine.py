@@ -340,7 +340,7 @@ class Engine:
 
     def _alert(self, rule: CompiledRule, f: Finding) -> Alert:
         severity = f.severity or rule.severity
-        context = {
+        context = {  # the names are `summary.CONTEXT_NAMES`, which the loader checks templates against
             "event": f.event,
             "rule": rule.meta(),
             "evidence": f.evidence,

@@ -15,7 +15,7 @@ from packaging.version import Version
 from pydantic import ValidationError
 
 from flockwatch import ENGINE_VERSION
-from flockwatch.alerts.summary import SummaryTemplate
+from flockwatch.alerts.summary import CONTEXT_NAMES, SummaryTemplate
 from flockwatch.detect.compiled import CompiledPack, CompiledRule
 from flockwatch.detect.detector import DetectorConfigError
 from flockwatch.detect.registry import rule_type, rule_types
@@ -127,6 +127,11 @@ class _PackCompiler:
             summary = SummaryTemplate(spec.summary)
         except jinja2.TemplateSyntaxError as exc:
             self.issue(line, spec.id, f"summary template: {exc.message} (template line {exc.lineno})")
+            return None
+        unknown = summary.unknown_names()
+        if unknown:
+            self.issue(line, spec.id, f"summary template: unknown name(s) {', '.join(map(repr, unknown))}; "
+                                      f"a summary sees {', '.join(sorted(CONTEXT_NAMES))}")
             return None
         fp_getters = []
         for f in spec.fingerprint_by or []:
