@@ -251,3 +251,44 @@ def test_summary_may_use_the_context_jinja_globals_and_its_own_names():
     summary = ("{% set who = event.agent_name or event.agent_id %}{{ who }} {{ rule.title }} "
                "{{ evidence.matches | length }} {{ finding.count }}{% for i in range(2) %}.{% endfor %}")
     load(GOOD_RULE + f"    summary: '{summary}'\n")
+
+
+@pytest.mark.parametrize(
+    ("condition", "says"),
+    [
+        # The event schema is strict, so these can never be true on any event.
+        ("{field: value, equals: '-1'}", "never"),  # a vote value is the number -1
+        ("{field: to_operator, equals: 'true'}", "never"),  # a bool, not the text
+        ("{field: type, in: [post, dms]}", "'dms'"),  # not an event type
+        ("{field: text, equals: 42}", "never"),
+        ("{field: community, equals: null}", "exists: false"),
+        ("{field: attrs.lang, in: [null]}", "exists: false"),
+        ("{field: to_operator, contains: t}", "never"),
+        ("{field: value, length: {min: 1}}", "never"),
+        ("{field: text, length: {min: 50, max: 10}}", "min"),
+        ("{field: text, length: {max: -1}}", "max"),
+        ("{field: [], contains: a}", "field"),
+        ("{all: [{field: text, contains: a}, {not: }]}", "not"),
+    ],
+)
+def test_a_predicate_that_can_never_be_true_is_an_error(condition, says):
+    msgs = issues_of(pack_text(GOOD_RULE.replace("{field: text, contains: hello}", condition)))
+    assert any("[t.one]" in m and says in m for m in msgs), msgs
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "{field: value, in: [1, -1]}",
+        "{field: to_operator, equals: false}",
+        "{field: type, in: [post, dm]}",
+        "{field: type, startswith: p}",
+        "{field: ts, startswith: '2026-'}",
+        "{field: attrs.score, equals: 3}",
+        "{field: attrs.tags, length: {min: 2}}",
+        "{field: [title, text], icontains: hello}",
+        "{field: value, exists: true}",
+    ],
+)
+def test_predicates_that_fit_the_field_types_load(condition):
+    load(GOOD_RULE.replace("{field: text, contains: hello}", condition))

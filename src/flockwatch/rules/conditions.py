@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flockwatch.ingest.event import Event
-from flockwatch.rules.fields import STRING_FIELDS, getter, valid_field
+from flockwatch.rules.fields import STRING_FIELDS, can_equal, getter, holds_strings, valid_field
 from flockwatch.rules.predicates import CompiledOp, PredicateValueError, compile_op, operators
 from flockwatch.rules.yaml_lines import LINE_KEY, line_of
 
@@ -149,6 +149,8 @@ class ConditionCompiler:
             nodes = [self.compile(c, _stack) for c in children]
             return AllOf(nodes) if k == "all" else AnyOf(nodes)
         if keys == {"not"}:
+            if raw["not"] is None:  # `not:` of nothing would be `not true`: never true
+                raise ConditionError("not takes a condition", line)
             return Not(self.compile(raw["not"], _stack))
         if keys == {"macro"}:
             name = raw["macro"]
@@ -194,13 +196,19 @@ class ConditionCompiler:
             )
         (op_name,) = ops
         names = raw["field"] if isinstance(raw["field"], list) else [raw["field"]]
+        if not names:
+            raise ConditionError("field takes a field name or a non-empty list of them", line)
         for n in names:
             if not isinstance(n, str) or not valid_field(n):
                 raise ConditionError(f"unknown field {n!r}", line)
+        value = self._resolve(raw[op_name], line)
         try:
-            op = compile_op(op_name, self._resolve(raw[op_name], line), self.regex_timeout)
+            op = compile_op(op_name, value, self.regex_timeout)
         except PredicateValueError as exc:
             raise ConditionError(f"{op_name}: {exc}", line) from None
+        problem = _never_true(names, op_name, value)
+        if problem:
+            raise ConditionError(problem, line)
         if op.prefilter_note:
             self.notes.append((line, op.prefilter_note))
         pred = Predicate(
@@ -212,6 +220,25 @@ class ConditionCompiler:
         )
         self.predicates.append(pred)
         return pred
+
+
+_STRING_OPS = frozenset({"contains", "icontains", "startswith", "endswith", "regex", "length"})
+
+
+def _never_true(names: list[str], op_name: str, value: Any) -> str | None:
+    """Why a predicate can be true on no valid event, or None. The event schema is
+    strict, so a value of the wrong type (`value: '-1'`, `to_operator: 'true'`) or a
+    string operator on a bool never matches: a rule written so would load and never fire."""
+    for name in names:
+        if op_name in _STRING_OPS and not holds_strings(name):
+            return f"{op_name} never matches {name!r}: it does not hold text"
+        if op_name in ("equals", "in"):
+            for v in value if op_name == "in" else [value]:
+                if v is None:
+                    return f"{op_name} null never matches (an absent field is not null): use exists: false"
+                if not can_equal(name, v):
+                    return f"{op_name}: {name!r} never equals {v!r}"
+    return None
 
 
 def prefilterable(pred: Predicate) -> bool:

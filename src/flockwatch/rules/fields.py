@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flockwatch.ingest.event import Event
+from flockwatch.ingest.event import EVENT_TYPES, Event
 
 FIELDS: frozenset[str] = frozenset(Event.model_fields)
 # Fields that hold agent-written strings; only these are indexed by the prefilter.
@@ -15,6 +15,31 @@ STRING_FIELDS: frozenset[str] = frozenset(
 )
 
 Getter = Callable[[Event], Any]
+
+# The values a top-level field that does not hold a string can take (the schema is
+# strict, so any other value never compares equal). `type` is a string, but one of a
+# few. Every other top-level field holds a string (`ts` as RFC 3339 text); `attrs.*`
+# are free-form.
+_NON_STRING: dict[str, Callable[[Any], bool]] = {
+    "to_operator": lambda v: isinstance(v, bool),
+    "value": lambda v: v in (1, -1) and not isinstance(v, bool),
+    "attrs": lambda v: isinstance(v, dict),
+}
+
+
+def holds_strings(name: str) -> bool:
+    """True if the field's value can be a string (string operators can match it)."""
+    return name not in _NON_STRING
+
+
+def can_equal(name: str, value: Any) -> bool:
+    """False if no valid event's `name` can equal `value`."""
+    if name.startswith("attrs."):
+        return True
+    if name == "type":
+        return value in EVENT_TYPES
+    check = _NON_STRING.get(name)
+    return check(value) if check else isinstance(value, str)
 
 
 def valid_field(name: str) -> bool:

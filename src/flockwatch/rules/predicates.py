@@ -203,6 +203,8 @@ def _length(value: Any, _t: float) -> CompiledOp:
     hi = value.get("max")
     if not isinstance(lo, int) or (hi is not None and not isinstance(hi, int)):
         raise PredicateValueError("length bounds must be whole numbers")
+    if lo < 0 or (hi is not None and hi < max(lo, 0)):  # no length lies within them
+        raise PredicateValueError(f"length bounds min {lo} and max {hi} admit no length")
 
     def test(v: Any) -> str | None:
         if isinstance(v, (str, list)) and len(v) >= lo and (hi is None or len(v) <= hi):
