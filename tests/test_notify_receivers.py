@@ -195,3 +195,14 @@ def test_template_render_cli_prints_the_exact_payload(tmp_path):
     assert "template failed" in json.loads(res.stdout)["blocks"][1]["text"]["text"]
     res = run_cli("template", "render", "--alert", str(alert), "--receiver", "nobody", "--config", str(cfg))
     assert res.returncode == 2 and b"no receiver named" in res.stderr
+
+
+@pytest.mark.parametrize("type_", ["discord", "mattermost", "teams"])
+def test_truncating_keeps_the_text_after_a_plain_ampersand(type_):
+    # The markdown targets leave "&" as it is: a "Q&A" near the start is not half an
+    # HTML entity, and must not make truncation throw away everything after it.
+    long = make_alert("k", title="Q&A spam ring", summary="Q&A bot: " + " ".join(f"post{i} copied" for i in range(2000)))
+    text = all_text(receiver(type_).render(context([long])).payload)
+    assert "post200 copied" in text and "Q&A spam ring" in text
+    assert truncate("Q&A " + "x" * 100, 50, marker="…") == "Q&A " + "x" * 45 + "…"
+    assert truncate("a &amp; b &am", 12, marker="") == "a &amp; b "  # a real half entity is still cut

@@ -18,6 +18,7 @@ ZWSP = "\u200b"
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _MENTION = re.compile(r"@(?=\S)")
 _URL_SCHEME = re.compile(r"\b(h)(tt)(ps?)(:/{2})", re.IGNORECASE)
+_PARTIAL_ENTITY = re.compile(r"&#?[A-Za-z0-9]{0,8}$")
 
 
 def strip_controls(text: str) -> str:
@@ -47,9 +48,11 @@ def truncate(text: str, limit: int, marker: str = "\n…") -> str:
     newline = cut.rfind("\n")
     if newline > len(cut) // 2:
         cut = cut[:newline]
-    amp = cut.rfind("&")
-    if amp != -1 and ";" not in cut[amp:]:
-        cut = cut[:amp]  # half an HTML entity
+    # Half an HTML entity (`&am`): only Slack writes entities; the markdown targets keep
+    # a plain "&" (as in "Q&A"), so anything after it that cannot be an entity is kept.
+    partial = _PARTIAL_ENTITY.search(cut)
+    if partial:
+        cut = cut[: partial.start()]
     trailing = len(cut) - len(cut.rstrip("\\"))
     if trailing % 2:
         cut = cut[:-1]  # a lone escaping backslash
