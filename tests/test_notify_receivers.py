@@ -206,3 +206,13 @@ def test_truncating_keeps_the_text_after_a_plain_ampersand(type_):
     assert "post200 copied" in text and "Q&A spam ring" in text
     assert truncate("Q&A " + "x" * 100, 50, marker="…") == "Q&A " + "x" * 45 + "…"
     assert truncate("a &amp; b &am", 12, marker="") == "a &amp; b "  # a real half entity is still cut
+
+
+@pytest.mark.parametrize("type_", CHAT_TYPES)
+def test_urls_glued_to_a_word_character_are_defanged_too(type_):
+    # "_https://…_" is italics around a live link in Slack, and Discord links
+    # "xhttps://…" from its "https"; a word boundary before the scheme is not needed.
+    hostile = "see _https://evil.example/a_ or xhttps://evil.example/b or 1http://evil.example/c"
+    text = all_text(receiver(type_).render(context([make_alert("k", title="t", summary=hostile)])).payload)
+    assert "https://evil" not in text and "http://evil" not in text
+    assert "hxxps://evil.example/a" in text and "hxxp://evil.example/c" in text

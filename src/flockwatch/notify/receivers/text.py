@@ -17,7 +17,9 @@ ZWSP = "\u200b"
 # C0/C1 controls except tab/newline, and the bidi overrides/isolates used for spoofing.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
 _MENTION = re.compile(r"@(?=\S)")
-_URL_SCHEME = re.compile(r"\b(h)(tt)(ps?)(:/{2})", re.IGNORECASE)
+# No word boundary before the scheme: "_https://x_" (Slack italics) and "xhttps://x" are
+# still links in the chat clients.
+_URL_SCHEME = re.compile(r"(h)(tt)(ps?)(:/{2})", re.IGNORECASE)
 _PARTIAL_ENTITY = re.compile(r"&#?[A-Za-z0-9]{0,8}$")
 
 
