@@ -94,6 +94,7 @@ def test_group_keys_follow_group_by():
     ({"route": {"receiver": "default", "group_by": ["agent"]}}, "cannot group by"),
     ({"route": {"receiver": "default", "group_wait": "soon"}}, "duration"),
     ({"inhibit_rules": [{"source": {"severity": "critical"}, "target": {}, "equal": ["colour"]}]}, "unknown label"),
+    ({"route": {"receiver": "default", "routes": [{"name": "x"}, {"name": "x"}]}}, "two routes share the name 'x'"),
 ])
 def test_config_errors_say_what_is_wrong(change, message):
     with pytest.raises(NotifyConfigError) as err:

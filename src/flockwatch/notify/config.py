@@ -161,6 +161,9 @@ class NotifyConfig(_Strict):
         for used in _route_receivers(self.route):
             if used not in names:
                 raise ValueError(f"route names receiver {used!r}, which is not defined")
+        from flockwatch.notify.routing import Router
+
+        Router(self.route)  # route ids must be unique: a ValueError here is a config error, not a traceback later
         return self
 
     def receiver(self, name: str) -> ReceiverConfig:
