@@ -73,11 +73,26 @@ def test_repeat_interval_and_exponential_backoff():
                               streak=state.streak, now=now + 1)
     gaps = [b - a for a, b in zip(times, times[1:])]
     assert gaps == [60, 120, 240, 300, 300]  # group_interval doubled each message, capped at backoff.max
-    # nothing new: the repeat comes after repeat_interval stretched by the same back-off (capped)
+    # nothing new: the repeat comes after repeat_interval (600 s, already above backoff.max: not shortened)
     quiet = plan_flush(state, [member("a", version - 1)], BACKOFF_ROUTE, now=state.last_notified_at + 1, send_resolved=True)
-    assert quiet.kind is None and quiet.next_flush_at == state.last_notified_at + 300
-    repeat = plan_flush(state, [member("a", version - 1)], BACKOFF_ROUTE, now=state.last_notified_at + 300, send_resolved=True)
+    assert quiet.kind is None and quiet.next_flush_at == state.last_notified_at + 600
+    repeat = plan_flush(state, [member("a", version - 1)], BACKOFF_ROUTE, now=state.last_notified_at + 600, send_resolved=True)
     assert repeat.kind == "repeat" and [c for _, c in repeat.listed] == ["repeat"]
+
+
+def test_backoff_never_brings_a_repeat_forward():
+    # deploy/notify.example.yaml: updates back off 5 m, 10 m, ... up to 2 h, and "a reminder
+    # every 4 h". The back-off cap limits how far intervals stretch; it must not shorten
+    # the 4 h repeat to 2 h.
+    route = build_route(RouteConfig(receiver="r", group_wait=30, group_interval=300, repeat_interval=4 * 3600,
+                                    backoff=Backoff(factor=2, max=2 * 3600)))
+    assert [route.interval(300, n) for n in (1, 2, 3, 6)] == [300, 600, 1200, 7200]
+    assert route.interval(4 * 3600, 3) == 4 * 3600
+    state = empty()
+    for version in (1, 2, 3):  # a first message and two growth updates
+        state = plan_flush(state, [member("a", version)], route, now=(version - 1) * 1000.0, send_resolved=True).state
+    quiet = plan_flush(state, [member("a", 3)], route, now=state.last_notified_at + 1, send_resolved=True)
+    assert quiet.kind is None and quiet.next_flush_at == state.last_notified_at + 4 * 3600
 
 
 def test_without_backoff_intervals_stay_flat():

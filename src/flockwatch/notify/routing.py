@@ -40,7 +40,9 @@ class Route:
         """`base` stretched by the re-alert back-off after `streak` messages in a row."""
         if self.backoff is None or streak <= 1:
             return base
-        return min(self.backoff.max, base * self.backoff.factor ** (streak - 1))
+        # `max` caps the stretching; it never makes an interval shorter than configured
+        # (a repeat_interval above backoff.max stays as it is).
+        return max(base, min(self.backoff.max, base * self.backoff.factor ** (streak - 1)))
 
 
 @dataclass(frozen=True)
