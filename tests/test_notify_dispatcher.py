@@ -5,6 +5,7 @@ two dispatchers sharing one outbox."""
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections import Counter
@@ -14,8 +15,9 @@ from sqlalchemy import func, select
 
 from flockwatch.api.service import AlertService
 from flockwatch.metrics.registry import Metrics
-from flockwatch.notify import outbox
+from flockwatch.notify import outbox, record
 from flockwatch.notify.config import parse_config
+from flockwatch.notify.delivery import Outcome
 from flockwatch.notify.dispatcher import Dispatcher
 from flockwatch.notify.notifier import Notifier
 from flockwatch.store.alert_store import AlertStore
@@ -403,3 +405,26 @@ def test_finished_messages_are_pruned_after_the_retention_but_history_stays(db_u
     with h.store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(NotifyAttempt)).scalar() == 0
     assert [e["action"] for e in AlertService(engine=h.store.engine).show(alert.fingerprint)["history"]] == ["created"]
+
+
+def test_a_message_overtaken_while_in_flight_is_not_retried_after_the_newer_one(db_url, rx):
+    cfg = config(rx.url, group_by=["..."])
+    cfg["retry"]["deadline"] = "1h"
+    h = Harness(db_url, cfg)
+    alert = make_alert("inc")
+    h.add(alert)
+    h.dispatcher.aggregator.tick()
+    with h.store.engine.begin() as conn:  # a dispatcher has the "firing" message in flight ...
+        [claimed] = outbox.claim_due(conn, "hook", 10, h.clock.t, 120)
+    transition(h.store.engine, alert.fingerprint, "resolved", "ana", "spam removed")
+    h.clock.t += 61
+    h.dispatcher.aggregator.tick()  # ... while "resolved" is written (the claimed row cannot be superseded now)
+    with h.store.engine.begin() as conn:  # ... and then its request times out
+        record.record_results(conn, [record.AttemptResult(claimed, Outcome("retry", None, "timeout after 10s"), h.clock.t)],
+                              now=h.clock.t, retry=h.dispatcher.config.retry, rng=random.Random(1), instance="x")
+    for _ in range(3):
+        h.once()
+        h.clock.t += 5
+    # the channel must not read "resolved" followed by a stale "firing"
+    assert [b["kind"] for b in bodies(rx)] == ["resolved"]
+    assert [(r["kind"], r["status"]) for r in h.outbox()] == [("firing", "superseded"), ("resolved", "delivered")]

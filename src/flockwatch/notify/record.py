@@ -8,14 +8,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from flockwatch.metrics.registry import Metrics
 from flockwatch.notify.backoff import next_attempt_at
 from flockwatch.notify.config import RetryConfig
 from flockwatch.notify.delivery import Outcome
-from flockwatch.notify.outbox import OUTBOX, Claimed
+from flockwatch.notify.outbox import OUTBOX, OUTBOX_ALERTS, Claimed
 from flockwatch.store.notify_tables import NotifyAttempt
 
 ATTEMPTS = NotifyAttempt.__table__
@@ -32,7 +32,7 @@ class AttemptResult:
 class Recorded:
     receiver: str
     attempt_outcome: str  # ok | retry | permanent
-    final: str | None  # delivered | failed | expired, or None while it will be retried
+    final: str | None  # delivered | failed | expired | superseded, or None while it will be retried
     duration: float
     latency: float | None  # outbox write -> delivered
     retry_at: float | None
@@ -64,7 +64,9 @@ def record_results(conn: Connection, results: list[AttemptResult], *, now: float
             final = "delivered"
         elif o.kind == "retry":
             retry_at = next_attempt_at(now, c.attempts + 1, o.retry_after, retry, rng)
-            if retry_at > c.deadline_at:
+            if _overtaken(conn, c):
+                final, values, retry_at = "superseded", {"status": "superseded", "finished_at": now}, None
+            elif retry_at > c.deadline_at:
                 final, values = "expired", {"status": "expired", "finished_at": now}
             else:
                 final, values = None, {"next_attempt_at": retry_at}
@@ -77,6 +79,24 @@ def record_results(conn: Connection, results: list[AttemptResult], *, now: float
         out.append(Recorded(c.receiver, o.kind, final, o.duration,
                             now - c.created_at if final == "delivered" else None, retry_at))
     return out
+
+
+def _overtaken(conn: Connection, c: Claimed) -> bool:
+    """A newer message of the same group to the same receiver lists every alert this one
+    did. The grouping stage supersedes such older messages, but not one that was in
+    flight at the time; retrying it now would post stale news after the newer one (a
+    "firing" after its "resolved")."""
+    group_key = select(OUTBOX.c.group_key).where(OUTBOX.c.id == c.id).scalar_subquery()
+    newer = list(conn.execute(select(OUTBOX.c.id).where(
+        OUTBOX.c.group_key == group_key, OUTBOX.c.receiver == c.receiver, OUTBOX.c.id > c.id,
+        OUTBOX.c.status.in_(("pending", "delivered")))).scalars())
+    if not newer:
+        return False
+    listed: dict[int, set[str]] = {i: set() for i in [c.id, *newer]}
+    for oid, fp in conn.execute(select(OUTBOX_ALERTS.c.outbox_id, OUTBOX_ALERTS.c.fingerprint)
+                                .where(OUTBOX_ALERTS.c.outbox_id.in_(list(listed)))):
+        listed[oid].add(fp)
+    return any(listed[c.id] <= listed[i] for i in newer)
 
 
 def count(metrics: Metrics | None, recorded: list[Recorded]) -> None:
