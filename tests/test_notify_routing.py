@@ -3,6 +3,8 @@ group keys, and config errors that name the problem."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from flockwatch.notify.config import NotifyConfigError, parse_config
@@ -116,3 +118,15 @@ def test_shipped_example_config_is_valid(repo_root):
     cfg = load_config(repo_root / "deploy" / "notify.example.yaml")
     assert {r.type for r in cfg.receivers} == {"slack", "discord", "teams", "mattermost", "webhook"}
     Router(cfg.route)
+
+
+def test_template_syntax_error_names_the_config_file(tmp_path):
+    from support.cli import run_cli
+
+    cfg = tmp_path / "notify-prod.yaml"
+    cfg.write_text(json.dumps({"receivers": [{"name": "ops", "type": "slack", "url": "http://127.0.0.1:1/x",
+                                              "template": {"text": "hello\n{{ alerts | nosuchfilter }}"}}],
+                               "route": {"receiver": "ops"}}))
+    res = run_cli("notify", "run", "--once", "--config", str(cfg), env={"FLOCKWATCH_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"})
+    assert res.returncode == 2 and b"Traceback" not in res.stderr
+    assert str(cfg).encode() in res.stderr and b"receiver 'ops': template syntax error line 2" in res.stderr

@@ -33,11 +33,15 @@ def load_or_exit(path: str) -> NotifyConfig:
 
     try:
         config = load_config(path)
-        build_receivers(config)  # compiles every template: syntax errors surface now
-        return config
-    except NotifyConfigError as exc:
+    except NotifyConfigError as exc:  # its message names the file already
         click.echo(f"error: {exc}", err=True)
         sys.exit(2)
+    try:
+        build_receivers(config)  # compiles every template: syntax errors surface now
+    except NotifyConfigError as exc:  # names the receiver; say which file it is in
+        click.echo(f"error: {path}: {exc}", err=True)
+        sys.exit(2)
+    return config
 
 
 @click.group("notify")
