@@ -207,3 +207,25 @@ def test_lookback_rereads_late_posts_without_duplicates(scenario, tmp_path):
     # the walk stops after the first page reaching below cursor - look-back: page 2
     # (p-7..p-3), whose unseen posts are emitted too; p-2 and older are never read
     assert set(posts) == {"post:p-late"} | {f"post:p-{i}" for i in range(3, 12)}
+
+
+def test_ids_and_names_from_the_api_are_quoted_into_request_paths(tmp_path):
+    # Ids and names come from the platform: a non-ASCII one used to crash the cycle
+    # (UnicodeEncodeError out of urllib, the same crash again after every restart) and
+    # '#', '?' or '/' fetched another resource than the one tracked.
+    scenario = Scenario()
+    p = scenario.platform
+    p.add_submolt("café#1", "Coffee, and a '#' in the name.")
+    p.add_post("p-é?x/1", "a-1", "café#1", 700, "odd id", "body")
+    p.add_comment("p-é?x/1", "c-odd", "a-2", 710, "a comment under the odd id")
+    out = tmp_path / "events.jsonl"
+    with MoltbookServer(p).running() as server:
+        bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(out)))
+        report = bridge.cycle()
+        bridge.sink.flush()
+        paths = [r.path for r in server.requests]
+    assert report.errors == []
+    assert "/api/v1/posts/p-%C3%A9%3Fx%2F1" in paths and "/api/v1/submolts/caf%C3%A9%231" in paths
+    events = {e["event_id"]: e for e in map(json.loads, out.read_text().splitlines())}
+    assert events["comment:c-odd"]["post_id"] == "p-é?x/1"
+    assert any(e["type"] == "community" and e["community"] == "café#1" for e in events.values())

@@ -184,7 +184,7 @@ class MoltbookServer:
             if route == "/posts":
                 body = p.list_page(int(query.get("offset", 0)), int(query.get("limit", 25)))
             elif route.startswith("/posts/"):
-                body = p.detail(route.split("/")[2])
+                body = p.detail(urllib.parse.unquote(route.split("/")[2]))
             elif route == "/agents/profile":
                 body = p.profile(query.get("name", ""))
             elif route.startswith("/submolts/"):

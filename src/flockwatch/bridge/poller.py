@@ -26,6 +26,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
+from urllib.parse import quote
 
 from kafka.errors import KafkaError
 from sqlalchemy.exc import OperationalError
@@ -69,6 +70,13 @@ class CycleReport:
     emitted: Counter[str] = field(default_factory=Counter)
     dead_letters: int = 0
     errors: list[str] = field(default_factory=list)
+
+
+def _segment(value: str) -> str:
+    """A platform id or name as one URL path segment. They come from the API and are
+    not ours to trust: unquoted, a non-ASCII one crashes urllib (again after every
+    restart) and '#', '?' or '/' would fetch some other resource."""
+    return quote(value, safe="")
 
 
 def _iso(epoch: float) -> str:
@@ -209,7 +217,7 @@ class Poller:
         )
 
     def _poll_post(self, tracked: BridgeTrackedPost, now: float) -> None:
-        path = f"/posts/{tracked.post_id}"
+        path = f"/posts/{_segment(tracked.post_id)}"
         self._report.details += 1
         try:
             doc = self._fetch(path)
@@ -263,7 +271,7 @@ class Poller:
                                                cfg.communities_per_cycle):
             if self.stop.is_set():
                 return
-            self._refresh(snap, f"/submolts/{snap.key}", None, lambda doc: submolt_of(doc))
+            self._refresh(snap, f"/submolts/{_segment(snap.key)}", None, lambda doc: submolt_of(doc))
 
     def refresh_profiles(self) -> None:
         cfg = self.config
