@@ -229,3 +229,24 @@ def test_ids_and_names_from_the_api_are_quoted_into_request_paths(tmp_path):
     events = {e["event_id"]: e for e in map(json.loads, out.read_text().splitlines())}
     assert events["comment:c-odd"]["post_id"] == "p-é?x/1"
     assert any(e["type"] == "community" and e["community"] == "café#1" for e in events.values())
+
+
+def test_a_next_offset_that_does_not_advance_is_not_followed(scenario, tmp_path):
+    # An API answering has_more with a next_offset at or behind the current offset
+    # used to make the walk re-read the same page until --max-pages (400 requests by
+    # default), then move the cursor past the posts it never reached.
+    server, out = scenario.server, tmp_path / "events.jsonl"
+    real_page = server.platform.list_page
+
+    def stuck(offset, limit):
+        page = real_page(offset, limit)
+        if page["has_more"]:
+            page["next_offset"] = 0
+        return page
+
+    server.platform.list_page = stuck
+    bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(out)), max_pages=20)
+    report = bridge.cycle()
+    bridge.sink.flush()
+    assert report.pages == 3  # 12 posts at 5 per page, as with honest offsets
+    assert {i for i in jsonl_ids(out) if i.startswith("post:")} == {f"post:p-{i}" for i in range(12)}

@@ -163,7 +163,10 @@ class Poller:
                     self.metrics.gaps.inc()
                 break
             token = page.next_cursor
-            offset = page.next_offset if page.next_offset is not None else offset + len(page.posts)
+            # A next_offset that does not move forward would re-read this page until
+            # max_pages and then skip the rest: count on from here, as when it is missing.
+            nxt = page.next_offset
+            offset = nxt if nxt is not None and nxt > offset else offset + len(page.posts)
         else:
             return False
         if newest is not None and newest != cursor:
