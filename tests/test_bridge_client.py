@@ -164,3 +164,15 @@ def test_retry_after_parsing():
     assert p.retry_after(b'{"retry_after_seconds": -1}', {}) == 60
     for attempt in range(8):
         assert 0 < p.backoff(attempt) <= p.cap
+
+
+def test_a_429_wait_is_counted_once_in_the_wait_metric(server):
+    # The 429 branch added the retry-after it asked for and the limiter's acquire()
+    # then added the same pause again when it slept it: a 0.5 s wait read as 1 s.
+    server.fault("/posts", "429s", retry_after=0.5)
+    metrics = BridgeMetrics()
+    t0 = time.monotonic()
+    client(server, metrics=metrics).get("/posts")
+    elapsed = time.monotonic() - t0
+    waited = metrics.rate_limit_wait._value.get()
+    assert 0.45 <= waited <= elapsed

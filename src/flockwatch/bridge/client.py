@@ -138,9 +138,8 @@ class MoltbookClient:
                         raise FetchError(path, "rate_limited", f"still 429 after {limited - 1} waits") from None
                     wait = self.retry.retry_after(body, exc.headers or {})
                     log.warning("GET %s: 429 rate limited; pausing all requests for %.1fs", path, wait)
-                    if self.metrics:
+                    if self.metrics:  # the wait itself is counted when acquire() sleeps it
                         self.metrics.retries.labels("rate_limited").inc()
-                        self.metrics.rate_limit_wait.inc(wait)
                     self.limiter.pause(wait)
                     continue
                 if status in (401, 403):
