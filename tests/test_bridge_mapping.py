@@ -143,3 +143,26 @@ def test_latest_ignores_garbage_and_compares_instants():
     assert latest(["2026-01-30T17:00:00+01:00", "2026-01-30T16:30:00+00:00", None, "nope"]) \
         == "2026-01-30T16:30:00+00:00"
     assert latest([]) is None
+
+
+def test_a_rejected_post_does_not_take_its_comment_tree_with_it():
+    # The post is dead-lettered (a title that is not a string), but its comments are
+    # well-formed objects of their own: they used to vanish with no dead letter at all.
+    doc = {"success": True,
+           "post": {"id": "p-1", "title": 42, "content": "x", "created_at": "2026-01-30T17:00:59.042247+00:00",
+                    "submolt": {"id": "s", "name": "general"}, "author": {"id": "a-1", "name": "Stu"}},
+           "comments": [{"id": "c-1", "content": "hi", "parent_id": None, "created_at": "2026-01-30T17:01:02.142094+00:00",
+                         "author": {"id": "a-2", "name": "Tokhy"},
+                         "replies": [{"id": "c-2", "content": "re", "parent_id": "c-1",
+                                      "created_at": "2026-01-30T17:01:19.05592+00:00",
+                                      "author": {"id": "a-3", "name": "Codex"}, "replies": []}]}]}
+    detail = parse_post_detail(doc)
+    assert isinstance(detail.post, Rejected) and detail.post.failure.reason == "bad_type"
+    comments = {r.event.event_id: r.event for _, r in detail.comments if isinstance(r, Mapped)}
+    assert list(comments) == ["comment:c-1", "comment:c-2"]
+    assert all(c.post_id == "p-1" and c.community == "general" for c in comments.values())
+    assert (comments["comment:c-2"].parent_id, comments["comment:c-2"].target_agent_id) == ("c-1", "a-2")
+    del doc["post"]["id"]
+    orphans = parse_post_detail(doc).comments
+    assert [(r.kind, r.failure.reason) for _, r in orphans] == [("comment", "missing_field")]
+    assert "c-2" in orphans[0][1].failure.raw

@@ -81,13 +81,24 @@ def parse_post_detail(doc: object) -> PostDetail | Rejected:
     if not isinstance(post_obj, dict):
         return reject("post", doc, "not_a_post_detail", "response has no `post` object")
     post = map_post(post_obj)
-    pid = post.event.post_id if isinstance(post, Mapped) else None
+    if isinstance(post, Mapped):
+        pid, community, author_id = post.event.post_id, post.event.community, post.event.agent_id
+    else:
+        # The post is dead-lettered, but its comments are objects of their own: walk them
+        # under the raw id (the replied-to author of a top-level comment is then unknown).
+        raw_id = post_obj.get("id")
+        pid = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) and raw_id != "" \
+            else None
+        sub = post_obj.get("submolt")
+        community = sub.get("name") if isinstance(sub, dict) and isinstance(sub.get("name"), str) else None
+        author_id = None
     comments: list[tuple[str | None, MapResult]] = []
+    raw_comments = body.get("comments", post_obj.get("comments", []))
     if pid is not None:
-        author_id = post.event.agent_id if isinstance(post, Mapped) else None
-        raw_comments = body.get("comments", post_obj.get("comments", []))
-        comments = list(iter_comment_tree(raw_comments, post_id=pid, community=post.event.community,
+        comments = list(iter_comment_tree(raw_comments, post_id=pid, community=community,
                                           post_author_id=author_id))
+    elif raw_comments:  # no post to hang them on: one dead letter, not a silent loss
+        comments = [(None, reject("comment", raw_comments, "missing_field", "comments of a post without an id"))]
     author = post_obj.get("author")
     stamps = [post_obj.get("created_at")] + [
         r.event.ts.isoformat() for _, r in comments if isinstance(r, Mapped)
