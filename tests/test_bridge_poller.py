@@ -250,3 +250,15 @@ def test_a_next_offset_that_does_not_advance_is_not_followed(scenario, tmp_path)
     bridge.sink.flush()
     assert report.pages == 3  # 12 posts at 5 per page, as with honest offsets
     assert {i for i in jsonl_ids(out) if i.startswith("post:")} == {f"post:p-{i}" for i in range(12)}
+
+
+def test_a_failure_body_is_reported_every_cycle_not_only_the_first(scenario, tmp_path):
+    # `{"success": false, ...}` with HTTP 200: the body is dead-lettered once (same body,
+    # same key), and the cycles after that used to report nothing at all while no post
+    # was read: no error, no dead letter, nothing in the cycle log line.
+    server = scenario.server
+    server.platform.list_page = lambda offset, limit: {"success": False, "error": "Service unavailable"}
+    bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(tmp_path / "events.jsonl")))
+    reports = [bridge.cycle() for _ in range(2)]
+    assert [r.walk_complete for r in reports] == [False, False]
+    assert [r.errors for r in reports] == [["not_a_list_page: /posts"]] * 2

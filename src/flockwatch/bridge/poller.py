@@ -122,6 +122,13 @@ class Poller:
             self._report.errors.append(f"{exc.reason}: {path}")
             return None
 
+    def _failed_response(self, rejected: Rejected, path: str) -> None:
+        """A response that is not the expected shape (`{"success": false, ...}` with HTTP
+        200) is an error of this cycle, whatever happens to its dead letter: that is
+        deduplicated, so a platform repeating the same failure body would go unreported."""
+        log.warning("GET %s: %s", path, rejected.failure.message)
+        self._report.errors.append(f"{rejected.failure.reason}: {path}")
+
     # -- 1. new posts -------------------------------------------------------------------------
     def walk_new_posts(self) -> bool:
         cfg = self.config
@@ -143,6 +150,7 @@ class Poller:
             source = {"bridge": "moltbook", "path": "/posts", "offset": offset}
             if not isinstance(page, ListPage):
                 self._emit([page], source)
+                self._failed_response(page, "/posts")
                 return False
             mapped = [r.event for r in page.posts if isinstance(r, Mapped)]
             self._emit(page.posts, source, self._track_new(mapped))
@@ -233,6 +241,7 @@ class Poller:
         if detail is None or isinstance(detail, Rejected):
             if isinstance(detail, Rejected):
                 self._emit([detail], source)
+                self._failed_response(detail, path)
             self.state.apply(StateChanges(tracked=[self._reschedule(tracked, now, grew=False)]))
             return
         comment_ids = [r.event.event_id for _, r in detail.comments if isinstance(r, Mapped)]
