@@ -262,3 +262,18 @@ def test_a_failure_body_is_reported_every_cycle_not_only_the_first(scenario, tmp
     reports = [bridge.cycle() for _ in range(2)]
     assert [r.walk_complete for r in reports] == [False, False]
     assert [r.errors for r in reports] == [["not_a_list_page: /posts"]] * 2
+
+
+def test_a_404_on_the_post_list_is_a_cycle_error_not_a_crash(scenario, tmp_path):
+    # NotFound is re-raised by _fetch for the per-post "gone" logic, and the walk did
+    # not catch it: a 404 on /posts (a --base-url without /api/v1, a platform hiccup)
+    # ended the bridge with a traceback.
+    server = scenario.server
+    real = server.respond
+    server.respond = lambda path, query: ((404, b'{"success": false, "error": "Not found"}', {})
+                                          if path.endswith("/posts") else real(path, query))
+    bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(tmp_path / "events.jsonl")))
+    report = bridge.cycle()
+    assert not report.walk_complete and report.errors == ["not_found: /posts"]
+    server.respond = real
+    assert bridge.cycle().walk_complete  # and the next cycle walks as usual

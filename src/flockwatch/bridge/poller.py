@@ -143,7 +143,12 @@ class Poller:
                 params["cursor"] = token
             else:
                 params["offset"] = offset
-            doc = self._fetch("/posts", params)
+            try:
+                doc = self._fetch("/posts", params)
+            except NotFound as exc:  # the list is never "gone": a wrong --base-url, or a hiccup
+                log.warning("%s (check --base-url)", exc)
+                self._report.errors.append(f"{exc.reason}: /posts")
+                return False
             if doc is None:
                 return False
             page = parse_list_page(doc)
