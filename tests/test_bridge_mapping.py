@@ -166,3 +166,17 @@ def test_a_rejected_post_does_not_take_its_comment_tree_with_it():
     orphans = parse_post_detail(doc).comments
     assert [(r.kind, r.failure.reason) for _, r in orphans] == [("comment", "missing_field")]
     assert "c-2" in orphans[0][1].failure.raw
+
+
+def test_comments_from_a_tree_carry_their_depth():
+    # docs/bridge.md promises attrs.depth for comments of GET /posts/{id}; the API does
+    # not send one, so live comments had none while the same comment imported from a
+    # comments table did: a rule on depth passed its backtest and never fired live.
+    at = "2026-01-30T17:01:02.142094+00:00"
+    tree = [{"id": "c1", "created_at": at, "author": {"id": "x"},
+             "replies": [{"id": "c2", "parent_id": "c1", "created_at": at, "author": {"id": "y"},
+                          "replies": [{"id": "c3", "parent_id": "c2", "created_at": at, "author": {"id": "z"}}]}]},
+            {"id": "c4", "created_at": at, "author": {"id": "z"}, "depth": 7}]  # the API's own value wins
+    out = {r.event.event_id: r.event.attrs.get("depth") for _, r in
+           iter_comment_tree(tree, post_id="p", community="c", post_author_id="pa")}
+    assert out == {"comment:c1": 0, "comment:c2": 1, "comment:c3": 2, "comment:c4": 7}

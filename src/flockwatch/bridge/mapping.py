@@ -169,9 +169,11 @@ def map_post(obj: object) -> MapResult:
 
 
 def map_comment(obj: object, *, post_id: str | None = None, community: str | None = None,
-                parent_id: str | None = None, target_agent_id: str | None = None) -> MapResult:
+                parent_id: str | None = None, target_agent_id: str | None = None,
+                depth: int | None = None) -> MapResult:
     """One comment. `post_id`/`community` come from the enclosing post when the
-    comment object does not carry them; `target_agent_id` is the replied-to agent."""
+    comment object does not carry them; `target_agent_id` is the replied-to agent;
+    `depth` its place in a tree (0 = top level) when the object does not say."""
     try:
         com = _as_dict(obj, "comment")
         cid = _object_id(com, "comment")
@@ -183,6 +185,8 @@ def map_comment(obj: object, *, post_id: str | None = None, community: str | Non
     except _Shape as exc:
         return reject("comment", obj, exc.reason, str(exc))
     attrs = _pick(com, _COMMENT_COUNTERS)
+    if depth is not None:
+        attrs.setdefault("depth", depth)
     if missing:
         attrs["author_missing"] = True
     own_parent = com.get("parent_id")
@@ -204,13 +208,14 @@ def iter_comment_tree(comments: object, *, post_id: str, community: str | None,
     if not isinstance(comments, list):
         yield None, reject("comment", comments, "bad_type", f"post {post_id}: comments is not a list")
         return
-    stack: list[tuple[object, str | None, str | None]] = [
-        (c, None, post_author_id) for c in reversed(comments)
+    # the API sends no depth; the tree gives it (the comments tables carry it too)
+    stack: list[tuple[object, str | None, str | None, int]] = [
+        (c, None, post_author_id, 0) for c in reversed(comments)
     ]
     while stack:
-        obj, parent_id, target = stack.pop()
+        obj, parent_id, target, depth = stack.pop()
         result = map_comment(obj, post_id=post_id, community=community, parent_id=parent_id,
-                             target_agent_id=target)
+                             target_agent_id=target, depth=depth)
         cid = result.event.event_id.removeprefix("comment:") if isinstance(result, Mapped) else None
         yield cid, result
         if not isinstance(obj, dict):
@@ -223,7 +228,7 @@ def iter_comment_tree(comments: object, *, post_id: str, community: str | None,
             continue
         author = result.event.agent_id if isinstance(result, Mapped) else None
         own_id = cid or (str(obj["id"]) if isinstance(obj.get("id"), (str, int)) else None)
-        stack.extend((r, own_id, author) for r in reversed(replies))
+        stack.extend((r, own_id, author, depth + 1) for r in reversed(replies))
 
 
 def _version_id(kind: str, key: str, digest: str, revision: int) -> str:
