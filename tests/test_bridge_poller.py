@@ -277,3 +277,38 @@ def test_a_404_on_the_post_list_is_a_cycle_error_not_a_crash(scenario, tmp_path)
     assert not report.walk_complete and report.errors == ["not_found: /posts"]
     server.respond = real
     assert bridge.cycle().walk_complete  # and the next cycle walks as usual
+
+
+def test_real_raw_responses_through_the_bridge_lose_nothing(shared_data, tmp_path):
+    # The 20 recorded post details and 2 list pages (../shared/data), served verbatim
+    # over real HTTP: every post and comment comes out once, with the API's own
+    # created_at (microseconds, +00:00) kept verbatim and the threading right.
+    raw = sorted((shared_data / "moltbook" / "viyercal_molt_observatory_raw").glob("2026*"), reverse=True)
+    pages = [json.loads((run / "posts_list.json").read_text()) for run in raw]
+    details = {d["post"]["id"]: d for d in (json.loads(f.read_text()) for run in raw for f in run.glob("post_*.json"))}
+    for i, page in enumerate(pages):  # newest run first, chained as offsets 0, 10
+        page["has_more"], page["next_offset"] = i + 1 < len(pages), 10 * (i + 1) if i + 1 < len(pages) else None
+    platform = Scenario().platform
+    platform.raw_detail = details
+    platform.list_page = lambda offset, limit: pages[offset // 10] if offset // 10 < len(pages) else \
+        {"success": True, "posts": [], "has_more": False}
+    out = tmp_path / "events.jsonl"
+    with MoltbookServer(platform).running() as server:
+        bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(out)), track_for=1e9,
+                        communities_per_cycle=0)
+        report = bridge.cycle()
+        bridge.sink.flush()
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    assert report.dead_letters == 0 and report.errors == []
+    by_id = {e["event_id"]: e for e in events}
+    assert len(by_id) == len(events)
+    for pid, d in details.items():
+        post = by_id[f"post:{pid}"]
+        assert (post["ts"], post["community"], post["agent_id"]) == (
+            d["post"]["created_at"], d["post"]["submolt"]["name"], d["post"]["author"]["id"])
+        for c in d["comments"]:
+            ev = by_id[f"comment:{c['id']}"]
+            assert (ev["post_id"], ev["community"], ev["ts"], ev["agent_id"], ev.get("parent_id")) == (
+                pid, d["post"]["submolt"]["name"], c["created_at"], c["author"]["id"], None)
+            assert ev["target_agent_id"] == d["post"]["author"]["id"] and ev["text"] == c["content"]
+    assert sum(e["type"] == "comment" for e in events) == 13 and sum(e["type"] == "post" for e in events) == 20
