@@ -29,8 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 ALERT_RULES = ROOT / "deploy" / "prometheus" / "flockwatch-alerts.yml"
 EVENTS = 2500  # past the engine's 2000-event garbage collection, which publishes state keys
 
-# A pack whose rule always fires and whose summary fails at run time: rule errors must
-# have data too. Rewritten (version bump) during the test to record a successful reload.
+# A pack whose rule always fires and whose summary fails at run time on down-votes: rule
+# errors must have data too. Its inline test is an up-vote (a fire case whose summary fails
+# is a failed test, and the worker would refuse the pack). Rewritten (version bump) during
+# the test to record a successful reload.
 LIVE_PACK = """\
 pack:
   name: livecheck
@@ -44,7 +46,7 @@ rules:
     severity: info
     events: [vote]
     condition: {{field: type, equals: vote}}
-    summary: "{{{{ evidence.no_such_key.deeper }}}}"
+    summary: "{{{{ 'up-vote' if event.value == 1 else evidence.no_such_key.deeper }}}}"
     tests:
       fire: [{{type: vote, value: 1}}]
       quiet: [{{type: post, text: hi}}]
