@@ -15,6 +15,7 @@ from prometheus_client import generate_latest
 
 from flockwatch.detect.detector import Detector, Finding
 from flockwatch.detect.engine import Engine
+from flockwatch.detect.repartition import Forward
 from flockwatch.detect.registry import register
 from flockwatch.ingest.decode import decode_object
 from flockwatch.ingest.event import Event
@@ -164,6 +165,45 @@ def test_regex_timeout_is_counted_not_fatal():
     assert [a.rule_id for a in alerts] == ["t.fast"]
     out = generate_latest(metrics.registry).decode()
     assert 'flockwatch_rule_errors_total{reason="regex_timeout",rule="t.slow"} 1.0' in out
+
+
+SLOW_STEP_PACK = """
+rules:
+  - id: t.slow_step
+    type: sequence
+    title: slow step
+    category: other
+    severity: low
+    events: [post, dm]
+    within: 1h
+    steps:
+      - {name: sent, by: target_agent_id, condition: {field: text, regex: '(?:a|aa|aaa|aaaa)*?b(?=c)'}}
+      - {name: posted, by: agent_id}
+  - id: t.fast
+    title: fast
+    category: other
+    severity: low
+    condition: {field: text, contains: 'a'}
+"""
+
+
+@pytest.mark.parametrize("repartition", [False, True], ids=["in place", "forwarded"])
+def test_regex_timeout_in_a_detectors_own_condition_is_counted_not_fatal(repartition: bool) -> None:
+    # A sequence evaluates its steps' conditions itself, outside the rule's condition:
+    # a timeout there escaped the engine, and the event was an engine error for every rule.
+    pack = load_pack_text(pack_text(SLOW_STEP_PACK), "t.yaml", regex_timeout=1e-9)
+    metrics = Metrics()
+    engine = Engine([pack], metrics=metrics, repartition=repartition)
+    slow = ev(type="dm", target_agent_id="a2", text="a" * 5000 + "b")
+    alerts = engine.process(slow)
+    assert [a.rule_id for a in alerts] == ["t.fast"]
+    assert engine.regex_timeouts >= 1
+    out = generate_latest(metrics.registry).decode()
+    assert 'flockwatch_rule_errors_total{reason="regex_timeout",rule="t.slow_step"}' in out
+    if repartition:  # stage 2 evaluates the steps again where the key lives
+        before = engine.regex_timeouts
+        assert engine.observe_forwards([Forward("t.slow_step", "a2", slow, [])]) == []
+        assert engine.regex_timeouts > before
 
 
 def test_template_failure_falls_back_and_is_counted():

@@ -240,24 +240,22 @@ class Engine:
         derived: list[Event] = []
         for idx in candidates:
             rule = rules[idx]
+            # The detector is inside the try too: some evaluate conditions of their own
+            # (a sequence's steps, a cue score's context), whose regexes can time out.
             try:
-                matched = rule.matches(ctx)
+                if rule.matches(ctx):
+                    if self._forwarded[idx]:
+                        evidence, rule_id = list(ctx.evidence), rule.id
+                        self.forwards.extend([Forward(rule_id, key, event, evidence)
+                                              for key in rule.detector.partition_keys(event)])
+                    else:
+                        det = rule.detector
+                        state = self.state.for_rule(rule.id) if det.stateful else None
+                        for finding in det.add_data(event, ctx.evidence, state):
+                            alerts.append(self._alert(rule, finding))
+                            derived.extend(finding.derived)
             except RegexTimeout as exc:
-                log.warning("rule %s: regex %r timed out on event %s", rule.id, str(exc), event.event_id)
-                self.regex_timeouts += 1
-                if m:
-                    m.rule_errors.labels(rule.id, "regex_timeout").inc()
-                matched = False
-            if matched and self._forwarded[idx]:
-                evidence, rule_id = list(ctx.evidence), rule.id
-                self.forwards.extend([Forward(rule_id, key, event, evidence)
-                                      for key in rule.detector.partition_keys(event)])
-            elif matched:
-                det = rule.detector
-                state = self.state.for_rule(rule.id) if det.stateful else None
-                for finding in det.add_data(event, ctx.evidence, state):
-                    alerts.append(self._alert(rule, finding))
-                    derived.extend(finding.derived)
+                self._regex_timed_out(rule, exc, event)
             t1 = clock()
             rule_time[idx] += t1 - t0
             t0 = t1
@@ -304,7 +302,11 @@ class Engine:
             ts = event.epoch
             if ts > self.forward_watermark:
                 self.forward_watermark = ts
-            findings = rule.detector.observe_keys(event, fwd.evidence, state_of(rule_id), keys)  # type: ignore[attr-defined]
+            try:
+                findings = rule.detector.observe_keys(event, fwd.evidence, state_of(rule_id), keys)  # type: ignore[attr-defined]
+            except RegexTimeout as exc:  # a detector's own condition (a sequence step): no match
+                self._regex_timed_out(rule, exc, event)
+                findings = []
             if findings:
                 alerts.extend([self._alert(rule, f) for f in findings])
             t1 = clock()  # one clock read per rule and event: the end of this one starts the next
@@ -315,6 +317,14 @@ class Engine:
                 self.collect_garbage(local=False)
                 t0 = clock()
         return alerts
+
+    def _regex_timed_out(self, rule: CompiledRule, exc: RegexTimeout, event: Event) -> None:
+        """A match past its time budget (retried once with a larger one) counts as no
+        match: counted and logged, never an error for the event or the other rules."""
+        log.warning("rule %s: regex %r timed out on event %s", rule.id, str(exc), event.event_id)
+        self.regex_timeouts += 1
+        if self.metrics:
+            self.metrics.rule_errors.labels(rule.id, "regex_timeout").inc()
 
     def collect_garbage(self, *, local: bool = True, forwarded: bool = True) -> int:
         """Expire stateful state: rules run in place against the event time seen here,
