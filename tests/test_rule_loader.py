@@ -57,12 +57,10 @@ def test_duplicate_yaml_keys_are_errors():
         (("contains: hello", "regex: '(a+)+$'"), "catastrophic backtracking"),
         (("contains: hello}", "contains: hello, icontains: x}"), "exactly one operator"),
         (("id: t.one", "id: T One"), "rule id"),
-        (("summary_placeholder", ""), None),
+        (("title: One", "title: One\n    events: []"), "events: List should have at least 1 item"),
     ],
 )
 def test_rule_errors_name_file_line_and_rule(change, expected):
-    if expected is None:
-        return
     text = pack_text(GOOD_RULE.replace(*change))
     msgs = issues_of(text)
     assert any(expected in m for m in msgs), msgs

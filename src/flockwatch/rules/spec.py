@@ -93,7 +93,8 @@ class RuleSpec(_Strict):
     tags: list[str] = Field(default_factory=list)
     enabled: bool = True
     events: list[EventType] = Field(
-        default_factory=lambda: list(EVENT_TYPES)
+        default_factory=lambda: list(EVENT_TYPES),
+        min_length=1,  # `events: []` would load a rule that never sees an event
     )
     condition: Any = None
     exceptions: list[ExceptionSpec] = Field(default_factory=list)
