@@ -112,3 +112,19 @@ def test_sigkill_and_restart_with_kafka_repeats_and_loses_nothing(scenario, tmp_
     assert content == scenario.content_ids()
     # a profile first read after it changed has only its new version to report
     assert scenario.current_profile_ids() <= set(ids) <= scenario.expected_ids()
+
+
+def test_cli_a_redirect_is_refused_and_named(scenario, tmp_path):
+    # The bare domain redirects to www. The redirect used to be followed with the key
+    # (leaked to wherever it pointed), and a target answering 401 gave only "check the
+    # API key", hiding that a redirect happened at all.
+    target = scenario.server
+    target.respond = lambda path, query: (401, b'{"success": false, "error": "Invalid API key"}', {})
+    with MoltbookServer(scenario.platform).running() as front:
+        front.redirect_to = target.origin
+        res = run_cli(*bridge_args(front, tmp_path, "--out", str(tmp_path / "o.jsonl"), "--cycles", "1"),
+                      env={"MOLTBOOK_API_KEY": SECRET})
+    err = res.stderr.decode()
+    assert not [r for r in target.requests if r.authorization], "the key followed the redirect"
+    assert res.returncode == 1, err
+    assert "redirect" in err and f"--base-url {target.base_url}" in err and SECRET not in err

@@ -5,7 +5,9 @@ import time
 
 import pytest
 
-from flockwatch.bridge.client import FetchError, MalformedResponse, MoltbookClient, NotFound, Unauthorized
+from flockwatch.bridge.client import (
+    FetchError, MalformedResponse, MoltbookClient, NotFound, Redirected, Unauthorized,
+)
 from flockwatch.bridge.metrics import BridgeMetrics
 from flockwatch.bridge.ratelimit import RateLimiter
 from flockwatch.bridge.retry import RetryPolicy
@@ -176,3 +178,24 @@ def test_a_429_wait_is_counted_once_in_the_wait_metric(server):
     elapsed = time.monotonic() - t0
     waited = metrics.rate_limit_wait._value.get()
     assert 0.45 <= waited <= elapsed
+
+
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+def test_a_redirect_never_carries_the_key_to_its_target(server, status):
+    # urllib's redirect handler copied the Authorization header onto the redirected
+    # request, to any host: a 30x from the API (or from anything in between) sent the
+    # key wherever it pointed. The target here is a second real server on another port.
+    with MoltbookServer(Platform()).running() as front:
+        front.redirect_to, front.redirect_status = server.origin, status
+        c = MoltbookClient(front.base_url, KEY, retry=FAST, limiter=RateLimiter(1000, 60.0), timeout=0.5)
+        try:
+            c.get("/posts", {"sort": "new"})
+            error = None
+        except FetchError as exc:
+            error = exc
+    assert not [r for r in server.requests if r.authorization], "the key followed the redirect"
+    assert front.requests[0].authorization == f"Bearer {KEY}" and len(front.requests) == 1  # not retried
+    assert isinstance(error, Redirected) and error.reason == "redirected"
+    # the operator is told where it pointed and what to configure instead
+    assert f"{server.base_url}/posts?sort=new" in str(error) and f"--base-url {server.base_url}" in str(error)
+    assert KEY not in str(error)

@@ -157,12 +157,18 @@ class MoltbookServer:
         self.lock = threading.RLock()
         self.on_request: Callable[[Request], None] | None = None
         self.timeout_sleep = 1.0
+        self.redirect_to: str | None = None  # origin to redirect every request to (like the bare domain)
+        self.redirect_status = 301
         self._httpd: ThreadingHTTPServer | None = None
 
     @property
-    def base_url(self) -> str:
+    def origin(self) -> str:
         assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/api/v1"
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.origin}/api/v1"
 
     def fault(self, path: str, kind: str, times: int = 1, retry_after: float = 1) -> None:
         with self.lock:
@@ -210,6 +216,13 @@ class MoltbookServer:
                     server.requests.append(req)
                 if server.on_request:
                     server.on_request(req)
+                if server.redirect_to is not None:
+                    req.status = server.redirect_status
+                    self.send_response(server.redirect_status)
+                    self.send_header("Location", server.redirect_to + self.path)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 fault = server._take_fault(parsed.path.removeprefix("/api/v1"))
                 status, body, headers = server.respond(parsed.path, query)
                 if fault is not None:

@@ -52,6 +52,34 @@ class Unauthorized(FetchError):
     """401/403: the key is missing, wrong or revoked. Retrying will not help."""
 
 
+class Redirected(FetchError):
+    """A 30x: not followed, so the key never goes where it points. The base URL is
+    wrong (or something in between redirects); retrying will not help."""
+
+    def __init__(self, path: str, status: int, location: str, suggested_base: str | None):
+        fix = f"use --base-url {suggested_base}" if suggested_base else "check --base-url"
+        super().__init__(path, "redirected", f"HTTP {status} redirect to {location} not followed (the API key "
+                                             f"is never sent on a redirect): {fix}")
+        self.location = location
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirect handler copies ordinary headers, Authorization included, onto
+    the redirected request, to any host. Returning None turns the 30x into an
+    HTTPError, which `MoltbookClient.get` reports as `Redirected`."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> None:
+        return None
+
+
+def _suggested_base(url: str, base_url: str, location: str) -> str | None:
+    """The base URL that would have been asked directly, when the redirect kept the
+    request's path and query (a host or scheme change: the usual misconfiguration)."""
+    rest = url[len(base_url):]
+    return location[:-len(rest)] if rest and location.endswith(rest) else None
+
+
 class MalformedResponse(FetchError):
     """The body was not JSON even after retries; `body` holds it for the dead letter."""
 
@@ -90,15 +118,19 @@ class MoltbookClient:
         self._rng = rng or random.Random()
         self._stop = stop
         self.requests_sent = 0
+        self._opener = urllib.request.build_opener(_RefuseRedirects())
 
     def __repr__(self) -> str:
         return f"MoltbookClient({self.base_url!r}, api_key={'<set>' if self._api_key else None})"
 
     def _request(self, url: str) -> urllib.request.Request:
         headers = {"Accept": "application/json", "User-Agent": f"flockwatch-bridge/{__version__}"}
+        req = urllib.request.Request(url, headers=headers, method="GET")
         if self._api_key:
-            headers["Authorization"] = f"Bearer {self._api_key}"
-        return urllib.request.Request(url, headers=headers, method="GET")
+            # unredirected as well as refused redirects: should a redirect ever be
+            # followed, the key still stays with the URL it was configured for
+            req.add_unredirected_header("Authorization", f"Bearer {self._api_key}")
+        return req
 
     def _count(self, path: str, outcome: str) -> None:
         if self.metrics:
@@ -126,7 +158,7 @@ class MoltbookClient:
                 raise Stopped(path, "stopped", "shutting down")
             self.requests_sent += 1
             try:
-                with urllib.request.urlopen(self._request(url), timeout=self.timeout) as resp:
+                with self._opener.open(self._request(url), timeout=self.timeout) as resp:
                     body = resp.read()
             except urllib.error.HTTPError as exc:
                 body = _read_quietly(exc)
@@ -142,6 +174,10 @@ class MoltbookClient:
                         self.metrics.retries.labels("rate_limited").inc()
                     self.limiter.pause(wait)
                     continue
+                if status in (301, 302, 303, 307, 308):
+                    location = urllib.parse.urljoin(url, (exc.headers or {}).get("Location") or "")
+                    raise Redirected(path, status, location,
+                                     _suggested_base(url, self.base_url, location)) from None
                 if status in (401, 403):
                     raise Unauthorized(path, "unauthorized", f"HTTP {status}: check the API key") from None
                 if status == 404:

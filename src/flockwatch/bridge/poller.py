@@ -32,7 +32,7 @@ from kafka.errors import KafkaError
 from sqlalchemy.exc import OperationalError
 
 from flockwatch.bridge.client import (
-    FetchError, MalformedResponse, MoltbookClient, NotFound, Stopped, Unauthorized,
+    FetchError, MalformedResponse, MoltbookClient, NotFound, Redirected, Stopped, Unauthorized,
 )
 from flockwatch.bridge.emitter import Emitter
 from flockwatch.bridge.mapping import Mapped, MapResult, Rejected, map_agent, map_community, reject
@@ -115,7 +115,7 @@ class Poller:
             body = exc.body.decode("utf-8", "replace")
             self._emit([reject("response", body, "invalid_json", str(exc))], {"bridge": "moltbook", "path": path})
             return None
-        except (Stopped, NotFound, Unauthorized):
+        except (Stopped, NotFound, Unauthorized, Redirected):  # Redirected: the base URL is wrong, stop
             raise
         except FetchError as exc:
             log.warning("%s", exc)

@@ -11,7 +11,7 @@ from collections import Counter
 import click
 from prometheus_client import start_http_server
 
-from flockwatch.bridge.client import API_KEY_ENV, DEFAULT_BASE_URL, MoltbookClient, Unauthorized
+from flockwatch.bridge.client import API_KEY_ENV, DEFAULT_BASE_URL, MoltbookClient, Redirected, Unauthorized
 from flockwatch.bridge.emitter import Emitter
 from flockwatch.bridge.metrics import BridgeMetrics
 from flockwatch.bridge.poller import CycleReport, Poller, PollerConfig
@@ -32,7 +32,7 @@ def bridge_group() -> None:
 @bridge_group.command("moltbook")
 @click.option("--base-url", envvar="MOLTBOOK_API_BASE", default=DEFAULT_BASE_URL, show_default=True,
               help="API base URL [env MOLTBOOK_API_BASE]. Always https://www.moltbook.com (with www): "
-                   "the bare domain redirects and drops the Authorization header.")
+                   "the bare domain redirects, and redirects are refused (the key is never sent on one).")
 @click.option("--api-key-env", default=API_KEY_ENV, show_default=True,
               help="Name of the environment variable holding the bearer key (the key itself is never "
                    "accepted on the command line, where `ps` would show it).")
@@ -121,6 +121,8 @@ def moltbook(base_url: str, api_key_env: str, db_url: str | None, out_path: str 
         n = poller.run(interval, max_cycles=cycles, on_cycle=on_cycle)
     except Unauthorized as exc:
         raise click.ClickException(f"{exc} (key from ${api_key_env})") from None
+    except Redirected as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         sink.close()
         if dead is not None:
