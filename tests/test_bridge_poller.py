@@ -312,3 +312,42 @@ def test_real_raw_responses_through_the_bridge_lose_nothing(shared_data, tmp_pat
                 pid, d["post"]["submolt"]["name"], c["created_at"], c["author"]["id"], None)
             assert ev["target_agent_id"] == d["post"]["author"]["id"] and ev["text"] == c["content"]
     assert sum(e["type"] == "comment" for e in events) == 13 and sum(e["type"] == "post" for e in events) == 20
+
+
+def test_seen_ids_past_every_walk_and_re_poll_are_pruned_and_nothing_repeats(tmp_path):
+    # BridgeState.prune_seen existed but nothing called it: bridge_seen grew by every
+    # post and comment ever emitted. 16 cycles 200 s apart (three times track_for +
+    # lookback), a new post and a growing tree each cycle, ten posts a page: page 1
+    # keeps showing posts whose ids were forgotten, and must not emit them again.
+    scenario = Scenario()
+    p = scenario.platform
+    t0 = p.t0.timestamp()
+    now = [t0 + 700]
+    out = tmp_path / "events.jsonl"
+    first = scenario.content_ids()  # created at t0 .. t0 + 660
+    recent = set()
+    with MoltbookServer(p).running() as server:
+        bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(out)), clock=lambda: now[0],
+                        page_limit=10, backfill_pages=100, lookback=60.0, track_for=1000.0)
+        bridge.cycle()
+        for step in range(1, 16):
+            now[0] += 200
+            at = now[0] - t0 - 30
+            p.add_post(f"q-{step}", "a-1", "general", at, f"Post q-{step}", "body")
+            p.add_comment(f"q-{step}", f"qc-{step}", "a-2", at + 10, "first")
+            recent |= {f"post:q-{step}", f"comment:qc-{step}"}
+            if step > 1:  # the previous post's tree grows: seen on its next re-poll
+                p.add_comment(f"q-{step - 1}", f"qd-{step}", "a-3", at + 20, "later")
+                recent.add(f"comment:qd-{step}")
+            report = bridge.cycle()
+            assert report.walk_complete and report.errors == []
+        bridge.sink.flush()
+    ids = jsonl_ids(out)
+    assert len(ids) == len(set(ids)), [i for i, n in Counter(ids).items() if n > 1]
+    assert set(ids) >= scenario.content_ids() == first | recent
+    assert bridge.state.seen(first) == set()  # all older than the cutoff: gone
+    cutoff = now[0] - 30 - 1000.0 - 60.0  # min(cursor, now) - track_for - lookback
+    kept = {f"post:q-{s}" for s in range(1, 16) if t0 + 700 + 200 * s - 30 >= cutoff}
+    assert kept and bridge.state.seen(recent) >= kept
+    assert bridge.poller.seen_cutoff(now[0]) == cutoff
+    assert bridge.cycle().emitted == Counter()  # and one more cycle re-emits nothing

@@ -44,6 +44,7 @@ from flockwatch.bridge.state import BridgeSnapshot, BridgeState, BridgeTrackedPo
 log = logging.getLogger(__name__)
 
 CURSOR = "moltbook.posts.newest_ts"
+PRUNED = "moltbook.seen.pruned_before"  # event time below which seen post/comment ids were forgotten
 
 
 @dataclass
@@ -69,6 +70,7 @@ class CycleReport:
     walk_complete: bool = False
     emitted: Counter[str] = field(default_factory=Counter)
     dead_letters: int = 0
+    pruned: int = 0  # seen ids forgotten this cycle
     errors: list[str] = field(default_factory=list)
 
 
@@ -135,6 +137,8 @@ class Poller:
         cursor_value = self.state.cursor(CURSOR)
         cursor = float(cursor_value) if cursor_value else None
         stop_below = cursor - cfg.lookback if cursor is not None else None
+        pruned_before = self._pruned_before()
+        floor = pruned_before if pruned_before is not None else float("-inf")
         newest = cursor
         offset, token, pages = 0, None, 0
         while not self.stop.is_set():
@@ -158,7 +162,10 @@ class Poller:
                 self._failed_response(page, "/posts")
                 return False
             mapped = [r.event for r in page.posts if isinstance(r, Mapped)]
-            self._emit(page.posts, source, self._track_new(mapped))
+            # Below the prune floor a post's seen id may be gone: treat it as emitted
+            # (the page that reaches the cursor can reach that far back on a quiet platform).
+            results = [r for r in page.posts if not (isinstance(r, Mapped) and r.event.epoch < floor)]
+            self._emit(results, source, self._track_new([ev for ev in mapped if ev.epoch >= floor]))
             pages += 1
             self._report.pages += 1
             for ev in mapped:
@@ -187,6 +194,37 @@ class Poller:
             if self.metrics:
                 self.metrics.newest.set(newest)
         return True
+
+    # -- the seen set's horizon -----------------------------------------------------------------
+    def _pruned_before(self) -> float | None:
+        value = self.state.cursor(PRUNED)
+        return float(value) if value else None
+
+    def seen_cutoff(self, now: float) -> float | None:
+        """Event time older than anything a walk or a re-poll can reach again, or None
+        before the first complete walk. The walk re-reads down to cursor - lookback;
+        a tracked post is re-polled until `track_for` after it was created, and its
+        comments are younger than it. min(cursor, now): a clock running ahead on either
+        side (ours, or a platform post dated in the future) must not move it forward."""
+        value = self.state.cursor(CURSOR)
+        if not value:
+            return None
+        cfg = self.config
+        return min(float(value), now) - cfg.track_for - cfg.lookback
+
+    def prune_seen(self) -> int:
+        """Forget seen post/comment ids (and dead-letter keys) older than the cutoff, so
+        `bridge_seen` holds about `track_for` worth of ids instead of growing forever."""
+        cutoff = self.seen_cutoff(self.clock())
+        floor = self._pruned_before()
+        if cutoff is None or (floor is not None and cutoff <= floor):
+            return 0  # never lower the floor (a clock stepped back): ids above it may be gone
+        # floor first: should the prune below not happen, the floor alone only makes walks
+        # skip posts older than anything they could still owe
+        self.state.apply(StateChanges(cursors={PRUNED: repr(cutoff)}))
+        pruned = self.state.prune_seen(before_ts=cutoff)
+        log.debug("forgot %d seen ids older than %s", pruned, _iso(cutoff))
+        return pruned
 
     def _track_new(self, posts: list[Any]) -> StateChanges:
         """Start tracking the comment trees of posts not seen before, and note
@@ -331,6 +369,7 @@ class Poller:
             self.poll_due_posts()
             self.refresh_communities()
             self.refresh_profiles()
+            self._report.pruned = self.prune_seen()
         except Stopped:
             pass
         if self.metrics:
