@@ -3,19 +3,22 @@ trees, faults, stop-and-restart and a crash between produce and commit. The even
 produced must equal the expected set exactly: no duplicates, no gaps."""
 
 import json
+import logging
 import threading
 from collections import Counter
+from datetime import datetime, timezone
 
 import pytest
 
 from flockwatch.bridge.client import MoltbookClient
 from flockwatch.bridge.emitter import Emitter
 from flockwatch.bridge.mapping import content_hash
-from flockwatch.bridge.poller import CURSOR, Poller, PollerConfig
+from flockwatch.bridge.metrics import BridgeMetrics
+from flockwatch.bridge.poller import CURSOR, FUTURE_SKEW, Poller, PollerConfig
 from flockwatch.bridge.ratelimit import RateLimiter
 from flockwatch.bridge.retry import RetryPolicy
 from flockwatch.bridge.sinks import JsonlDeadLetters, JsonlSink, KafkaSink
-from flockwatch.bridge.state import BridgeState
+from flockwatch.bridge.state import BridgeState, StateChanges
 from support.moltbook_scenario import Scenario, read_topic
 from support.moltbook_server import MoltbookServer
 
@@ -351,3 +354,58 @@ def test_seen_ids_past_every_walk_and_re_poll_are_pruned_and_nothing_repeats(tmp
     assert kept and bridge.state.seen(recent) >= kept
     assert bridge.poller.seen_cutoff(now[0]) == cutoff
     assert bridge.cycle().emitted == Counter()  # and one more cycle re-emits nothing
+
+
+def test_a_post_dated_in_the_future_neither_blinds_the_walk_nor_stays_tracked(scenario, tmp_path, caplog):
+    # A created_at in 2099 (a platform bug) became the cursor: every walk after it
+    # stopped at page 1 (all real posts are "older than the cursor"), and the posts
+    # beyond page 1 were never emitted. It is still data: it must be emitted.
+    caplog.set_level(logging.WARNING, logger="flockwatch.bridge.poller")
+    server, p = scenario.server, scenario.platform
+    t0 = p.t0.timestamp()
+    now = [t0 + 3600]
+    out = tmp_path / "events.jsonl"
+    bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(out)), clock=lambda: now[0],
+                    lookback=120.0, track_for=4000.0)
+    metrics = bridge.poller.metrics = BridgeMetrics()
+    bridge.cycle()
+    future = datetime(2099, 1, 1, tzinfo=timezone.utc).timestamp()
+    p.add_post("p-2099", "a-1", "general", future - t0, "from the future", "a platform clock bug")
+    bridge.cycle()
+    new = set()
+    for step in range(1, 4):  # 8 new posts a cycle, more than the future post leaves room for on page 1
+        now[0] += 600
+        for i in range(8):
+            pid = f"n-{step}-{i}"
+            p.add_post(pid, "a-2", "general", now[0] - t0 - 500 + i * 50, "new", "after the future post")
+            new.add(f"post:{pid}")
+        assert bridge.cycle().walk_complete
+    bridge.sink.flush()
+    posts = [i for i in jsonl_ids(out) if i.startswith("post:")]
+    assert len(posts) == len(set(posts))
+    assert {"post:p-2099"} | new <= set(posts), sorted(new - set(posts))
+    # the cursor is the newest post not in the future; the future one is reported once
+    assert float(bridge.state.cursor(CURSOR)) == now[0] - 500 + 7 * 50
+    assert metrics.future_posts._value.get() == 1 and "p-2099" in caplog.text
+    # and it is tracked for track_for from when it was found, not until 2099
+    now[0] += 4000
+    bridge.cycle()
+    assert bridge.state.tracked(["p-2099"]) == {}
+
+
+def test_a_cursor_already_in_the_future_heals(scenario, tmp_path):
+    # A database whose cursor a future-dated post moved before the fix: the walk reads
+    # from the present again instead of stopping at page 1 until 2099.
+    server, p = scenario.server, scenario.platform
+    t0 = p.t0.timestamp()
+    out = tmp_path / "events.jsonl"
+    bridge = Bridge(server, f"sqlite:///{tmp_path}/b.db", JsonlSink(str(out)), lookback=120.0)  # clock t0 + 3600
+    bridge.state.apply(StateChanges(cursors={CURSOR: repr(datetime(2099, 1, 1, tzinfo=timezone.utc).timestamp())}))
+    new = set()
+    for i in range(8):
+        p.add_post(f"n-{i}", "a-2", "general", 3600 - 110 + i * 10, "new", "within the look-back")
+        new.add(f"post:n-{i}")
+    assert bridge.cycle().walk_complete
+    bridge.sink.flush()
+    assert new <= set(jsonl_ids(out))
+    assert float(bridge.state.cursor(CURSOR)) <= t0 + 3600 + FUTURE_SKEW

@@ -22,6 +22,9 @@ class BridgeMetrics:
         self.gaps = Counter("flockwatch_bridge_walk_gaps",
                             "Post walks stopped by --max-pages before reaching the cursor (posts may be missed).",
                             registry=r)
+        self.future_posts = Counter("flockwatch_bridge_future_posts",
+                                    "Posts dated more than the clock-skew allowance ahead of the bridge's clock "
+                                    "(emitted, but not used for the walk's cursor).", registry=r)
         self.tracked = Gauge("flockwatch_bridge_tracked_posts", "Posts whose comment trees are re-polled.", registry=r)
         self.newest = Gauge("flockwatch_bridge_newest_post_timestamp_seconds",
                             "created_at of the newest post emitted.", registry=r)

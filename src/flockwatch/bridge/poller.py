@@ -45,6 +45,12 @@ log = logging.getLogger(__name__)
 
 CURSOR = "moltbook.posts.newest_ts"
 PRUNED = "moltbook.seen.pruned_before"  # event time below which seen post/comment ids were forgotten
+# How far a post's created_at may run ahead of the bridge's clock and still count as
+# "now" for the walk's cursor. NTP-synced hosts differ by milliseconds; 5 min (the
+# usual Kerberos allowance) never flags a real post, even with a clock drifting for a
+# while, and anything further ahead is a platform bug that would otherwise blind the
+# walk (a cursor in the future makes every walk stop at page 1).
+FUTURE_SKEW = 300.0
 
 
 @dataclass
@@ -135,8 +141,14 @@ class Poller:
     def walk_new_posts(self) -> bool:
         cfg = self.config
         cursor_value = self.state.cursor(CURSOR)
-        cursor = float(cursor_value) if cursor_value else None
-        stop_below = cursor - cfg.lookback if cursor is not None else None
+        stored = float(cursor_value) if cursor_value else None
+        now = self.clock()
+        cursor = stored
+        if stored is not None and stored > now + FUTURE_SKEW:  # stored by a version that let a future post move it
+            log.warning("walk cursor %s is ahead of this clock; walking from the present", _iso(stored))
+            cursor = now + FUTURE_SKEW
+        # never stop above the present: a cursor ahead within the allowance costs pages, not posts
+        stop_below = min(cursor, now) - cfg.lookback if cursor is not None else None
         pruned_before = self._pruned_before()
         floor = pruned_before if pruned_before is not None else float("-inf")
         newest = cursor
@@ -165,11 +177,14 @@ class Poller:
             # Below the prune floor a post's seen id may be gone: treat it as emitted
             # (the page that reaches the cursor can reach that far back on a quiet platform).
             results = [r for r in page.posts if not (isinstance(r, Mapped) and r.event.epoch < floor)]
-            self._emit(results, source, self._track_new([ev for ev in mapped if ev.epoch >= floor]))
+            fresh = self._emit(results, source, self._track_new([ev for ev in mapped if ev.epoch >= floor]))
             pages += 1
             self._report.pages += 1
+            ceiling = self.clock() + FUTURE_SKEW
+            self._note_future([m.event for m in fresh], ceiling)
             for ev in mapped:
-                newest = ev.epoch if newest is None else max(newest, ev.epoch)
+                if ev.epoch <= ceiling:  # a post from the future is data, not a position in the list
+                    newest = ev.epoch if newest is None else max(newest, ev.epoch)
             if stop_below is not None and any(ev.epoch < stop_below for ev in mapped):
                 break
             if not page.has_more or not page.posts:
@@ -189,11 +204,21 @@ class Poller:
             offset = nxt if nxt is not None and nxt > offset else offset + len(page.posts)
         else:
             return False
-        if newest is not None and newest != cursor:
+        if newest is not None and newest != stored:
             self.state.apply(StateChanges(cursors={CURSOR: repr(newest)}))
             if self.metrics:
                 self.metrics.newest.set(newest)
         return True
+
+    def _note_future(self, posts: list[Any], ceiling: float) -> None:
+        """Report posts dated past the clock-skew allowance, once (when emitted)."""
+        for ev in posts:
+            if ev.epoch > ceiling:
+                log.warning("post %r: created_at %s is %.0f s ahead of this clock (allowance %.0f s); "
+                            "emitted, but not used for the walk's cursor", ev.post_id, ev.ts.isoformat(),
+                            ev.epoch - ceiling + FUTURE_SKEW, FUTURE_SKEW)
+                if self.metrics:
+                    self.metrics.future_posts.inc()
 
     # -- the seen set's horizon -----------------------------------------------------------------
     def _pruned_before(self) -> float | None:
@@ -237,8 +262,8 @@ class Poller:
             if now - ev.epoch > cfg.track_for:
                 continue
             has_comments = bool(ev.attrs.get("comment_count"))
-            changes.tracked.append(BridgeTrackedPost(
-                post_id=ev.post_id, created_ts=ev.epoch, community=ev.community,
+            changes.tracked.append(BridgeTrackedPost(  # min(): a post dated ahead is tracked from now
+                post_id=ev.post_id, created_ts=min(ev.epoch, now), community=ev.community,
                 next_poll_at=now if has_comments else now + cfg.detail_min_interval,
                 interval=cfg.detail_min_interval,
             ))
