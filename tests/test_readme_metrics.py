@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from flockwatch.bridge.metrics import BridgeMetrics
 from flockwatch.metrics.registry import Metrics
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 _SUFFIX = {"counter": "_total", "info": "_info"}
 
 
@@ -29,3 +31,14 @@ def test_every_exported_metric_is_in_the_readme_table():
 
 def test_the_readme_table_names_no_metric_that_does_not_exist():
     assert documented() - exported() == set()
+
+
+def test_docs_bridge_lists_every_bridge_series():
+    # docs/bridge.md writes `flockwatch_bridge_requests_total`, then `..._retries_total`.
+    text = (ROOT / "docs" / "bridge.md").read_text(encoding="utf-8")
+    section = text.split("### Metrics", 1)[1].split("\n## ", 1)[0]
+    listed = {n.replace("...", "flockwatch_bridge") for n in re.findall(r"`((?:flockwatch_bridge|\.\.\.)_[a-z_]+)", section)}
+    exported = {f.name + _SUFFIX.get(f.type, "") for f in BridgeMetrics().registry.collect()
+                if f.name.startswith("flockwatch_bridge_")}
+    assert listed == exported
+    assert "process_*" in section

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
 
 
 class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
+        if registry is None:
+            registry = CollectorRegistry()
+            ProcessCollector(registry=registry)  # process_* CPU and memory, as every flockwatch process
+        self.registry = r = registry
         self.requests = Counter("flockwatch_bridge_requests", "API requests, by endpoint and outcome.",
                                 ["endpoint", "outcome"], registry=r)
         self.retries = Counter("flockwatch_bridge_retries", "Requests retried, by cause.", ["cause"], registry=r)
