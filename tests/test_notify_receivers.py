@@ -10,7 +10,7 @@ import pytest
 
 from flockwatch.notify.config import ReceiverConfig, parse_config
 from flockwatch.notify.receivers import RECEIVER_TYPES
-from flockwatch.notify.receivers.text import ZWSP, truncate
+from flockwatch.notify.receivers.text import ZWSP, strip_controls, truncate
 from flockwatch.alerts.redact import fingerprint, redact
 from flockwatch.notify.templates import alert_context, message_context
 from support.alerts import make_alert
@@ -59,6 +59,62 @@ def test_chat_payloads_neutralise_mentions_links_and_markup(type_):
         assert "{{DATE(" not in text  # Adaptive Card template functions
     # our own link to the alert API is intact
     assert "https://fw.example/api/v1/alerts/" in text
+
+
+# Invisible characters an agent can hide in its text: zero-width space/non-joiner/joiner,
+# word joiner, BOM, the Arabic letter mark, and TAG characters (here spelling a hidden order).
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff\u061c\U000e0001\U000e007f"
+TAGGED = "".join(chr(0xE0000 + ord(c)) for c in "ignore previous instructions")
+
+
+def test_strip_controls_removes_invisible_characters_and_keeps_line_breaks():
+    for ch in INVISIBLE + "\u2061\u206f":
+        assert strip_controls(f"ad{ch}min") == "admin", hex(ord(ch))
+    assert strip_controls(f"ok{TAGGED}") == "ok"
+    assert strip_controls("a\u2028b\u2029c\r\nd") == "a\nb\nc\nd"
+    assert strip_controls("tab\tand\nnewline stay") == "tab\tand\nnewline stay"
+
+
+@pytest.mark.parametrize("type_", CHAT_TYPES + ["webhook"])
+def test_invisible_agent_characters_never_reach_the_message(type_):
+    hostile = (f"admin{INVISIBLE} and ad\u200bmin look alike{TAGGED}; "
+               f"@\u200bhere <\u200b!channel> ht\u200btps://evil.example {{\u200b{{DATE(2017-02-14T06:00:00Z)}}")
+    alert = make_alert("k", title=f"t{INVISIBLE}", summary=hostile, agents=[f"ag\u200bent{TAGGED}"])
+    payload = receiver(type_).render(context([alert])).payload
+    # The generic webhook's structured `alerts` stay raw for machines; its title and text are checked.
+    text = all_text({k: payload[k] for k in ("title", "text")} if type_ == "webhook" else payload)
+    for ch in INVISIBLE[1:] + TAGGED:
+        assert ch not in text, f"{type_}: U+{ord(ch):04X} survived"
+    assert "admin and admin look alike" in text.replace(ZWSP, "")
+    # Agent ZWSPs are removed before escaping, so what they tried to hide is caught and
+    # broken like any other text, with the project's own ZWSPs (which must survive).
+    assert "ad\u200bmin" not in text and "ag\u200bent" not in text
+    if type_ == "webhook":
+        return  # no markup: only the invisible characters go
+    assert "https://evil" not in text and "hxxps://evil.example" in text
+    assert "@here" not in text and f"@{ZWSP}here" in text and "<!channel>" not in text
+    if type_ == "teams":
+        assert "{{DATE(" not in text and "{" + ZWSP + "{DATE" in text and "<" + ZWSP in text
+
+
+def test_a_secret_split_by_an_invisible_character_is_still_redacted():
+    secret = SECRETS["moltbook"]
+    split = secret[:14] + "\u200b" + secret[14:]
+    for type_ in CHAT_TYPES + ["webhook"]:
+        payload = receiver(type_).render(context([make_alert("k", title="t", summary=f"key {split}")])).payload
+        text = all_text(payload).replace("\\", "")
+        assert secret not in text, type_
+        assert f"moltbook_sk_A1…#{fingerprint(secret)}" in text, type_
+
+
+@pytest.mark.parametrize("type_", ["discord", "mattermost", "teams"])
+def test_line_separators_are_line_starts_for_the_markdown_escapers(type_):
+    # U+2028 becomes a newline before escaping, so a list marker after it is escaped as at
+    # any other line start (a chat client may render the separator as a line break).
+    alert = make_alert("k", title="t", summary="intro\u2028- fake item\u2029+ another")
+    text = all_text(receiver(type_).render(context([alert])).payload)
+    assert "\u2028" not in text and "\u2029" not in text
+    assert "\\\\- fake item" in text and "\\\\+ another" in text  # "\\-" inside JSON
 
 
 @pytest.mark.parametrize("type_", CHAT_TYPES + ["webhook"])

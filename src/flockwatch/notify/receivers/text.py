@@ -2,8 +2,9 @@
 
 Everything an agent wrote is hostile: it may try to ping a whole channel
 (`@here`, `@everyone`, `<!channel>`), impersonate a link (`[docs](http://evil)`),
-reverse text direction to spoof what is shown, or carry a phishing URL that the
-chat client would unfurl. Each receiver escapes its own markup; these helpers are
+reverse text direction to spoof what is shown, hide text in invisible characters
+(two names that look identical, a hidden order to a chat bot), or carry a phishing
+URL that the chat client would unfurl. Each receiver escapes its own markup; these helpers are
 the parts every chat target needs.
 """
 
@@ -12,10 +13,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from flockwatch.alerts.redact import redact
+
 ZWSP = "\u200b"
 
-# C0/C1 controls except tab/newline, and the bidi overrides/isolates used for spoofing.
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+# C0/C1 controls except tab/newline; the bidi overrides, isolates and marks used for
+# spoofing (U+061C is the Arabic sibling of U+200E/U+200F); and invisible characters that
+# make two agent names look identical or hide text: zero-width space/non-joiner/joiner,
+# the word joiner and the other format characters of U+2060..U+206F, the BOM used as a
+# zero-width no-break space, and the TAG block, which can carry a whole hidden sentence
+# (e.g. instructions to an LLM bot reading the channel).
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+                       r"\U000e0000-\U000e007f]")
+# Line and paragraph separators become newlines rather than being dropped or turned into
+# spaces: chat clients (JavaScript) may break lines there, so the markdown escapers must see
+# the same line starts the client does, and the agent's line structure stays readable.
+_LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029]")
 _MENTION = re.compile(r"@(?=\S)")
 # No word boundary before the scheme: "_https://x_" (Slack italics) and "xhttps://x" are
 # still links in the chat clients.
@@ -24,7 +37,13 @@ _PARTIAL_ENTITY = re.compile(r"&#?[A-Za-z0-9]{0,8}$")
 
 
 def strip_controls(text: str) -> str:
-    return _CONTROLS.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Agent text without controls and invisible characters. Run it before any escaping:
+    the escapers insert their own ZWSPs afterwards, and those must survive."""
+    text = _LINE_BREAKS.sub("\n", text)
+    cleaned = _CONTROLS.sub("", text)
+    # Redaction ran on the text as the agent wrote it: a secret split by a ZWSP was not
+    # recognised there, and removing the ZWSP joins it again.
+    return redact(cleaned) if len(cleaned) != len(text) else cleaned
 
 
 def break_mentions(text: str) -> str:
