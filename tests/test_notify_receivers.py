@@ -10,6 +10,7 @@ import pytest
 
 from flockwatch.notify.config import ReceiverConfig, parse_config
 from flockwatch.notify.receivers import RECEIVER_TYPES
+from flockwatch.notify.receivers.teams import CARD_BYTES
 from flockwatch.notify.receivers.text import ZWSP, strip_controls, truncate
 from flockwatch.alerts.redact import fingerprint, redact
 from flockwatch.notify.templates import alert_context, message_context
@@ -165,19 +166,62 @@ def test_generic_webhook_is_structured_and_unescaped_but_redacted():
     assert payload["counts"] == {"firing": 1, "acknowledged": 0, "resolved": 0, "total": 1}
 
 
+# Long agent text that the redactor leaves alone (no secret shape, not a run of BIP-39
+# words, which it would collapse into "[seed phrase: n words]"), in many lines, growing
+# when escaped (`<`, `*`) and in bytes (the emoji is 4 bytes of UTF-8). One line of emoji is
+# longer than a whole message, so the limits that cut inside a line are reached too.
+LONG_TEXT = "\n".join("\U0001f99e" * 30000 if i == 20 else " ".join(f"<post{i}-{j}> *copied* \U0001f99e" for j in range(10))
+                      for i in range(300))
+
+
+def title_and_text(type_: str, payload: dict) -> tuple[str, str]:
+    """The title and the text as they were put into one receiver's payload."""
+    if type_ == "slack":
+        return payload["text"], "\n".join(b["text"]["text"] for b in payload["blocks"][1:])
+    if type_ == "discord":
+        return payload["embeds"][0]["title"], payload["embeds"][0]["description"]
+    if type_ == "teams":
+        body = payload["attachments"][0]["content"]["body"]
+        return body[0]["text"], "\n".join(b["text"] for b in body[1:])
+    if type_ == "mattermost":
+        title, text = payload["text"].split("\n", 1)
+        return title.removeprefix("#### "), text
+    return payload["title"], payload["text"]
+
+
 @pytest.mark.parametrize("type_, limit_check", [
-    ("slack", lambda p: all(len(b["text"]["text"]) <= 3000 for b in p["blocks"]) and len(p["blocks"]) <= 50),
-    ("discord", lambda p: len(p["embeds"][0]["description"]) <= 4096 and len(p["embeds"][0]["title"]) <= 256),
-    ("teams", lambda p: len(json.dumps(p).encode()) < 28 * 1024),
-    ("mattermost", lambda p: len(p["text"]) <= 16383),
-    ("webhook", lambda p: len(json.dumps(p).encode()) <= 256 * 1024),
+    ("slack", lambda p, size: all(len(b["text"]["text"]) <= 3000 for b in p["blocks"]) and len(p["blocks"]) <= 50),
+    ("discord", lambda p, size: len(p["embeds"][0]["description"]) <= 4096 and len(p["embeds"][0]["title"]) <= 256
+     and len(p["embeds"][0]["title"] + p["embeds"][0]["description"] + p["embeds"][0]["footer"]["text"]) <= 6000),
+    ("teams", lambda p, size: size < 28 * 1024),
+    ("mattermost", lambda p, size: len(p["text"]) <= 16383),
+    ("webhook", lambda p, size: size <= 256 * 1024),
 ])
 def test_size_limits_hold_for_huge_alerts(type_, limit_check):
-    big = [make_alert(f"k{i}", title="T" * 5000, summary=("word " * 4000) + "<!channel>", evidence={"blob": "x" * 60000})
+    big = [make_alert(f"k{i}", title="T" * 300, summary=LONG_TEXT + " <!channel>", evidence={"blob": "x" * 60000})
            for i in range(30)]
-    rendered = receiver(type_, max_alerts=100).render(context(big, max_alerts=100))
-    assert limit_check(rendered.payload), type_
+    rx = receiver(type_, max_alerts=100)
+    rendered = rx.render(context(big, max_alerts=100))
+    size = len(rendered.body())  # the bytes that are POSTed
+    assert limit_check(rendered.payload, size), type_
     assert "<!channel>" not in all_text(rendered.payload) or type_ == "webhook"
+    # The long text was rendered (not collapsed by the redactor) and cut at the limit, so
+    # the checks above were made on a message that really is as large as allowed.
+    title, text = title_and_text(type_, rendered.payload)
+    assert "post1-0" in text and "seed phrase" not in text, type_
+    assert text.endswith("…"), type_
+    if type_ == "teams":
+        assert size > 0.9 * CARD_BYTES  # the card byte limit binds before text_limit
+    else:
+        assert len(text) > 0.9 * rx.text_limit, (type_, len(text))
+    if type_ == "webhook":
+        assert rendered.payload["truncated"] > 0 and all(a["evidence"] == {"dropped": "payload size limit"}
+                                                         for a in rendered.payload["alerts"])
+    # A group of one alert is titled by the alert: its title is cut at the title limit.
+    one = rx.render(context([make_alert("k", title="T" * 5000 + "<!channel>")]))
+    assert limit_check(one.payload, len(one.body())), type_
+    title, _ = title_and_text(type_, one.payload)
+    assert len(title) == rx.title_limit and title.endswith("…"), (type_, len(title))
 
 
 def test_max_alerts_lists_the_first_and_counts_the_rest():
