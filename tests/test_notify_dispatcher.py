@@ -139,6 +139,37 @@ def test_growing_cascade_updates_one_thread(db_url, rx):
     assert h.metric("flockwatch_notifications_total", receiver="hook", outcome="delivered") == 3
 
 
+def test_an_escalation_is_sent_after_group_interval_not_the_backoff(db_url, rx):
+    h = Harness(db_url, config(rx.url, group_by=["rule"], backoff={"factor": 2, "max": "2h"}))
+    start = h.clock.t
+    events = ["e1"]
+    for at in (0, 60, 180):  # first message, then updates 60 s and 120 s apart (back-off)
+        h.clock.t = start + at
+        events.append(f"e{len(events) + 1}")
+        h.add(make_alert("cascade", events=events))
+        h.once()
+    assert [b["kind"] for b in bodies(rx)] == ["firing", "update", "update"]
+    # The next growth would wait 240 s; the alert turns critical 10 s after the last message.
+    h.clock.t = start + 190
+    h.add(make_alert("cascade", events=events + ["e9"], severity="critical"))
+    h.once()
+    h.clock.t = start + 180 + 59
+    h.once()
+    assert len(bodies(rx)) == 3  # group_interval still applies
+    h.clock.t = start + 180 + 60
+    h.once()
+    got = bodies(rx)
+    assert len(got) == 4 and got[3]["alerts"][0]["change"] == "escalated" and got[3]["alerts"][0]["severity"] == "critical"
+    # A new streak: the next growth waits the plain group_interval again.
+    h.clock.t = start + 250
+    h.add(make_alert("cascade", events=events + ["e9", "e10"], severity="critical"))
+    h.once()
+    h.clock.t = start + 240 + 60
+    h.once()
+    got = bodies(rx)
+    assert len(got) == 5 and got[4]["alerts"][0]["change"] == "updated"
+
+
 def test_silenced_alerts_wait_for_the_silence_to_end(db_url, rx):
     h = Harness(db_url, config(rx.url, group_by=["..."]))
     silences = SilenceStore(h.store.engine)

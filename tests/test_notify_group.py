@@ -95,6 +95,36 @@ def test_backoff_never_brings_a_repeat_forward():
     assert quiet.kind is None and quiet.next_flush_at == state.last_notified_at + 4 * 3600
 
 
+def test_escalation_resets_the_backoff_but_not_group_interval():
+    state = empty()
+    now = 0.0
+    for version in (1, 2, 3, 4):  # a growing cascade: messages at 0, 60, 180, 420
+        state = plan_flush(state, [member("a", version)], BACKOFF_ROUTE, now=now, send_resolved=True).state
+        now = change_flush_at(BACKOFF_ROUTE, created_now=False, created_at=0, last_notified_at=state.last_notified_at,
+                              streak=state.streak, now=now + 1)
+    assert now - state.last_notified_at == 300  # growth alone now waits the stretched gap (capped)
+    # The alert becomes critical right after the last message: sent after group_interval only.
+    due = change_flush_at(BACKOFF_ROUTE, created_now=False, created_at=0, last_notified_at=state.last_notified_at,
+                          streak=state.streak, now=state.last_notified_at + 1, escalated=True)
+    assert due == state.last_notified_at + 60
+    plan = plan_flush(state, [member("a", 5, severity="critical")], BACKOFF_ROUTE, now=due, send_resolved=True)
+    assert plan.kind == "update" and [c for _, c in plan.listed] == ["escalated"]
+    assert plan.state.streak == 1  # a new streak: the next message waits the plain group_interval
+    state = plan.state
+    # A severity that flaps right after every message: one message per group_interval, no faster.
+    times = [state.last_notified_at]
+    for version in range(6, 12):
+        severity = "high" if version % 2 == 0 else "critical"
+        rose = severity == "critical"
+        due = change_flush_at(BACKOFF_ROUTE, created_now=False, created_at=0, last_notified_at=state.last_notified_at,
+                              streak=state.streak, now=state.last_notified_at + 1, escalated=rose)
+        plan = plan_flush(state, [member("a", version, severity=severity)], BACKOFF_ROUTE, now=due, send_resolved=True)
+        assert [c for _, c in plan.listed] == ["escalated" if rose else "updated"]
+        state = plan.state
+        times.append(due)
+    assert [b - a for a, b in zip(times, times[1:])] == [60] * 6
+
+
 def test_without_backoff_intervals_stay_flat():
     assert ROUTE.interval(60, 1) == ROUTE.interval(60, 9) == 60
     assert change_flush_at(ROUTE, created_now=True, created_at=5, last_notified_at=None, streak=0, now=7) == 15

@@ -35,6 +35,7 @@ from flockwatch.alerts.alert import Alert
 from flockwatch.metrics.registry import Metrics
 from flockwatch.notify import leader
 from flockwatch.notify.config import NotifyConfig
+from flockwatch.notify.dedup import escalated
 from flockwatch.notify.group import FlushPlan, GroupState, Member, change_flush_at, plan_flush
 from flockwatch.notify.housekeeping import Housekeeper
 from flockwatch.notify.inhibit import Inhibitor
@@ -167,7 +168,7 @@ class Aggregator:
             existing = {
                 g.group_key: g for g in conn.execute(
                     select(GROUPS.c.group_key, GROUPS.c.created_at, GROUPS.c.last_notified_at, GROUPS.c.streak,
-                           GROUPS.c.next_flush_at).where(GROUPS.c.group_key.in_(list(targets))))
+                           GROUPS.c.next_flush_at, GROUPS.c.sent_state).where(GROUPS.c.group_key.in_(list(targets))))
             } if targets else {}
             member_of: dict[str, set[str]] = {}
             if wanted:
@@ -181,10 +182,14 @@ class Aggregator:
              "streak": 0, "silenced": 0}
             for key, t in targets.items() if key not in existing
         ]
+        # Groups where an alert is now worse than the group last told: they flush without the back-off.
+        escalated_in = {key for fp, keys in wanted.items() for key in keys if key in existing
+                        and escalated((existing[key].sent_state or {}).get(fp), labels[fp]["severity"])}
         reschedule = []
         for key, g in existing.items():
             due = change_flush_at(targets[key].route, created_now=False, created_at=g.created_at,
-                                  last_notified_at=g.last_notified_at, streak=g.streak, now=now)
+                                  last_notified_at=g.last_notified_at, streak=g.streak, now=now,
+                                  escalated=key in escalated_in)
             if due < (g.next_flush_at if g.next_flush_at is not None else math.inf):
                 reschedule.append({"k": key, "due": due})
         add = [{"group_key": key, "fingerprint": fp, "added_at": now}

@@ -24,13 +24,18 @@ def change_of(previous: SentState | None, version: int, status: str, severity: s
         return "resolved" if previous is not None else None
     if previous is None:
         return "new"
-    if _rank(severity) > _rank(previous.get("sev", severity)):
+    if escalated(previous, severity):
         return "escalated"
     if status == "acknowledged":
         return None
     if version > int(previous.get("v", 0)):
         return "updated"
     return None
+
+
+def escalated(previous: SentState | None, severity: str) -> bool:
+    """The alert is now worse than the group last told."""
+    return previous is not None and _rank(severity) > _rank(previous.get("sev", severity))
 
 
 def held_back_by_ack(previous: SentState | None, version: int, status: str) -> bool:

@@ -9,7 +9,7 @@ Timing (per route): a new group waits `group_wait` to collect its first alerts;
 later changes are sent at most every `group_interval`; a group still firing is
 re-sent every `repeat_interval`. With `backoff`, consecutive messages of a group
 that keeps firing space out exponentially, so a growing cascade updates one thread
-a few times instead of flooding the channel.
+a few times instead of flooding the channel; a severity rise starts the spacing over.
 """
 
 from __future__ import annotations
@@ -111,7 +111,10 @@ def plan_flush(group: GroupState, members: list[Member], route: Route, *, now: f
         listed += [(m, "resolved") for m in members if changes.get(m.alert.fingerprint) == "resolved"]
         state.last_notified_at = now
         state.sequence += 1
-        state.streak = state.streak + 1 if active else 0
+        # An escalation is news for the on-call person: it starts a new streak, so the next
+        # message waits the plain group_interval, not the back-off stretched for the old news.
+        escalation = "escalated" in changes.values()
+        state.streak = (1 if escalation else state.streak + 1) if active else 0
     # Remember what the receivers now know. With no message there was no change worth
     # one (an acknowledgement, growth of an acknowledged alert): that is known too.
     for m in active:
@@ -137,8 +140,10 @@ def _next_flush(state: GroupState, active: list[Member], held: list[Member], rou
 
 
 def change_flush_at(route: Route, *, created_now: bool, created_at: float, last_notified_at: float | None,
-                    streak: int, now: float) -> float:
-    """When a group that just received a change should flush."""
+                    streak: int, now: float, escalated: bool = False) -> float:
+    """When a group that just received a change should flush. An escalation waits only the
+    plain group_interval since the last message: that, not the back-off, keeps a severity
+    that flaps from flooding the channel."""
     if created_now or last_notified_at is None:
         return created_at + route.group_wait
-    return max(now, last_notified_at + route.interval(route.group_interval, streak))
+    return max(now, last_notified_at + route.interval(route.group_interval, 0 if escalated else streak))
