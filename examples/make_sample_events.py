@@ -1,4 +1,5 @@
-"""Regenerate examples/sample-events.jsonl (the demo's input):
+"""Regenerate examples/sample-events.jsonl (a small file for `flockwatch scan`, and the
+start of the worker tests' streams):
 
     PYTHONPATH=src python examples/make_sample_events.py > examples/sample-events.jsonl
 
