@@ -57,3 +57,41 @@ def test_every_database_option_accepts_both_spellings():
             cmd = cmd.commands[name]  # type: ignore[attr-defined]
         opts = {o for p in cmd.params for o in getattr(p, "opts", [])}
         assert {"--database", "--database-url"} <= opts, command
+
+
+def test_scan_serves_metrics_on_the_host_it_is_given():
+    # --metrics-host / FLOCKWATCH_METRICS_HOST: a container sets 0.0.0.0 so Prometheus can
+    # reach the process; scan and the bridge used to bind 127.0.0.1 whatever was asked.
+    # Here the environment names 127.0.0.2 (loopback too, but not the old default), and
+    # the process collector's series must be there beside flockwatch's own.
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from support.cli import cli_env
+    from support.servers import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "flockwatch", "scan", "-", "--metrics-port", str(port)],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=cli_env({"FLOCKWATCH_METRICS_HOST": "127.0.0.2"}))
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(json.dumps({"event_id": "p1", "type": "post", "ts": "2026-01-30T12:00:00Z",
+                                     "agent_id": "a1", "text": "hello"}).encode() + b"\n")
+        proc.stdin.flush()
+        body, deadline = "", time.monotonic() + 60
+        while time.monotonic() < deadline and "process_resident_memory_bytes" not in body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.2:{port}/metrics", timeout=2) as resp:
+                    body = resp.read().decode()
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+                time.sleep(0.2)
+        assert "process_resident_memory_bytes" in body and "process_cpu_seconds_total" in body
+        assert "flockwatch_rules_loaded" in body
+    finally:
+        if proc.stdin:
+            proc.stdin.close()
+        assert proc.wait(timeout=60) == 0

@@ -19,6 +19,7 @@ from flockwatch.bridge.ratelimit import RateLimiter
 from flockwatch.bridge.retry import RetryPolicy
 from flockwatch.bridge.state import BridgeState
 from flockwatch.cli._event_output import event_output_options, open_dead_letter_sink, open_event_sink
+from flockwatch.cli.options import metrics_host_option
 
 log = logging.getLogger("flockwatch.bridge")
 DOCUMENTED_LIMIT = 100  # requests per minute (Moltbook skill.md)
@@ -68,13 +69,14 @@ def bridge_group() -> None:
               help="Tries per request on 5xx, timeouts and connection errors.")
 @click.option("--retry-base", type=float, default=1.0, show_default=True, help="First backoff (s); doubles.")
 @click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port.")
+@metrics_host_option
 def moltbook(base_url: str, api_key_env: str, db_url: str | None, out_path: str | None, bootstrap: str | None,
              topic: str, key_by: str, partitions: int, dl_path: str | None, dead_letter_topic: str | None,
              interval: float, cycles: int | None, max_rpm: int, page_limit: int, backfill_pages: int,
              lookback: float, max_pages: int, track_hours: float, details_per_cycle: int,
              detail_min_interval: float, detail_max_interval: float, community_refresh: float,
              profile_refresh: float | None, timeout: float, retry_attempts: int, retry_base: float,
-             metrics_port: int | None) -> None:
+             metrics_port: int | None, metrics_host: str) -> None:
     """Poll the Moltbook REST API and produce canonical events, exactly once.
 
     New posts (GET /posts?sort=new), each post's growing comment tree
@@ -90,7 +92,7 @@ def moltbook(base_url: str, api_key_env: str, db_url: str | None, out_path: str 
         signal.signal(sig, lambda *_: stop.set())
     metrics = BridgeMetrics()
     if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
     client = MoltbookClient(
         base_url, api_key, limiter=RateLimiter(max_rpm, 60.0, sleep=stop.wait, stop=stop),
         retry=RetryPolicy(attempts=retry_attempts, base=retry_base), timeout=timeout,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from flockwatch.cli.options import database_option
+from flockwatch.cli.options import database_option, metrics_host_option
 
 if TYPE_CHECKING:
     from flockwatch.alerts.alert import Alert
@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 config_option = click.option(
     "--config", "config_path", required=True, type=click.Path(dir_okay=False), envvar="FLOCKWATCH_NOTIFY_CONFIG",
+    show_envvar=True,  # "[required]" alone reads as if the flag had to be given
     help="Notification config (YAML): receivers, routes, inhibit rules. Default: $FLOCKWATCH_NOTIFY_CONFIG. "
          "See deploy/notify.example.yaml.",
 )
@@ -53,7 +54,7 @@ def notify_group() -> None:
 @config_option
 @database_option
 @click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port.")
-@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+@metrics_host_option
 @click.option("--once", is_flag=True, help="Route, group and deliver what is due now, then exit.")
 def run(config_path: str, database_url: str | None, metrics_port: int | None, metrics_host: str, once: bool) -> None:
     """Run the dispatcher: alert changes -> groups -> outbox -> receivers, with retries.

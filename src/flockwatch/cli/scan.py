@@ -9,7 +9,7 @@ from contextlib import ExitStack
 import click
 from prometheus_client import start_http_server
 
-from flockwatch.cli.options import rules_option
+from flockwatch.cli.options import metrics_host_option, rules_option
 from flockwatch.cli.packs import load_or_exit
 from flockwatch.detect.engine import Engine
 from flockwatch.ingest.jsonl import open_source
@@ -25,9 +25,10 @@ from flockwatch.pipeline.processor import Processor
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write alerts here (JSONL) instead of stdout.")
 @click.option("--dead-letter", "dl_path", type=click.Path(dir_okay=False), help="Write rejected lines here (JSONL).")
 @click.option("--metrics-port", type=int, help="Serve Prometheus /metrics on this port while scanning.")
+@metrics_host_option
 @click.option("--fail-on-invalid", is_flag=True, help="Exit 3 if any line was invalid (they are still skipped).")
 def scan(path: str, rules_dirs: tuple[str, ...], out_path: str | None, dl_path: str | None,
-         metrics_port: int | None, fail_on_invalid: bool) -> None:
+         metrics_port: int | None, metrics_host: str, fail_on_invalid: bool) -> None:
     """Scan canonical JSONL (a file, or - for stdin) with every enabled rule pack.
 
     Alerts go to stdout (one JSON object per line, merged by fingerprint);
@@ -36,7 +37,7 @@ def scan(path: str, rules_dirs: tuple[str, ...], out_path: str | None, dl_path: 
     packs = load_or_exit(rules_dirs)
     metrics = Metrics()
     if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1", registry=metrics.registry)
+        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
     processor = Processor(Engine(packs, metrics=metrics, repartition=True), metrics)
     tune_garbage_collector()
     with ExitStack() as stack:

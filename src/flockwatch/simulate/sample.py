@@ -1,4 +1,5 @@
-"""The demo's sample stream (also shipped as examples/sample-events.jsonl).
+"""A small sample stream, shipped as examples/sample-events.jsonl: a quick `scan` input and
+the start of the worker tests' streams (the demo streams the agent-society simulator).
 
 200 lines: ordinary traffic, a handful of attacks for the baseline rules (each marked
 in attrs.synthetic_attack), one post flood, a safety-team warning that quotes an attack
