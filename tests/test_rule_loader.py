@@ -290,3 +290,11 @@ def test_a_predicate_that_can_never_be_true_is_an_error(condition, says):
 )
 def test_predicates_that_fit_the_field_types_load(condition):
     load(GOOD_RULE.replace("{field: text, contains: hello}", condition))
+
+
+def test_error_messages_never_show_the_loaders_line_markers():
+    # The YAML loader tags every mapping with its line (`__line__`); a mapping written
+    # where a name or value belongs was echoed back with that internal key in it.
+    for condition in ("{field: {name: text}, contains: a}", "{field: value, equals: {x: 1}}", "{macro: {x: 1}}"):
+        msgs = issues_of(pack_text(GOOD_RULE.replace("{field: text, contains: hello}", condition)))
+        assert msgs and not any("__line__" in m for m in msgs), msgs

@@ -14,7 +14,7 @@ from typing import Any
 from flockwatch.ingest.event import Event
 from flockwatch.rules.fields import STRING_FIELDS, can_equal, getter, holds_strings, valid_field
 from flockwatch.rules.predicates import CompiledOp, PredicateValueError, compile_op, operators
-from flockwatch.rules.yaml_lines import LINE_KEY, line_of
+from flockwatch.rules.yaml_lines import LINE_KEY, line_of, strip_lines
 
 
 class ConditionError(ValueError):
@@ -155,7 +155,7 @@ class ConditionCompiler:
         if keys == {"macro"}:
             name = raw["macro"]
             if not isinstance(name, str):  # a list of names would be unhashable below
-                raise ConditionError(f"macro takes one name, got {name!r}", line)
+                raise ConditionError(f"macro takes one name, got {strip_lines(name)!r}", line)
             if name not in self.macros:
                 raise ConditionError(f"unknown macro {name!r}", line)
             if name in _stack:
@@ -175,7 +175,7 @@ class ConditionCompiler:
         if isinstance(value, dict) and set(value) - {LINE_KEY} == {"list"}:
             name = value["list"]
             if not isinstance(name, str):  # a list of names would be unhashable below
-                raise ConditionError(f"list takes one name, got {name!r}", line)
+                raise ConditionError(f"list takes one name, got {strip_lines(name)!r}", line)
             if name not in self.lists:
                 raise ConditionError(f"unknown list {name!r}", line)
             if name in _seen:
@@ -200,7 +200,7 @@ class ConditionCompiler:
             raise ConditionError("field takes a field name or a non-empty list of them", line)
         for n in names:
             if not isinstance(n, str) or not valid_field(n):
-                raise ConditionError(f"unknown field {n!r}", line)
+                raise ConditionError(f"unknown field {strip_lines(n)!r}", line)
         value = self._resolve(raw[op_name], line)
         try:
             op = compile_op(op_name, value, self.regex_timeout)
@@ -237,7 +237,7 @@ def _never_true(names: list[str], op_name: str, value: Any) -> str | None:
                 if v is None:
                     return f"{op_name} null never matches (an absent field is not null): use exists: false"
                 if not can_equal(name, v):
-                    return f"{op_name}: {name!r} never equals {v!r}"
+                    return f"{op_name}: {name!r} never equals {strip_lines(v)!r}"
     return None
 
 
