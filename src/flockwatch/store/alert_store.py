@@ -52,9 +52,12 @@ class AlertStore:
         with Session(self.engine) as session:
             fps = [a.fingerprint for a in merged]
             # Claim new fingerprints first; a concurrent writer's row wins and is merged below.
+            # No conflict target: two workers that saw the same first event insert the same
+            # alert_id (the primary key) too, and a conflict on a key that is not the target
+            # is an error on PostgreSQL, not "do nothing".
             stmt = self._insert(AlertRecord.__table__).values(
                 [_row_values(a) for a in merged]
-            ).on_conflict_do_nothing(index_elements=["fingerprint"])
+            ).on_conflict_do_nothing()
             session.execute(stmt)
             query = select(AlertRecord).where(AlertRecord.fingerprint.in_(fps))
             if self.engine.dialect.name == "postgresql":
