@@ -118,3 +118,19 @@ def test_concurrent_writers_same_new_alert(store):
     assert errors == []
     assert store.count() == 300
 
+
+def test_concurrent_writers_batches_in_different_orders(store):
+    # Batches holding the same new incidents in other orders must not deadlock.
+    import random
+
+    def batches(n: int) -> list[list[Alert]]:
+        out = []
+        for r in range(200):
+            batch = [make_alert(f"b{r}-{k}", [f"b{r}-{k}-w{n}"]) for k in range(6)]
+            random.Random(n * 1000 + r).shuffle(batch)
+            out.append(batch)
+        return out
+
+    errors = _race(store, [batches(n) for n in range(4)])
+    assert errors == []
+    assert store.count() == 1200

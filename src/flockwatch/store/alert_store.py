@@ -55,11 +55,13 @@ class AlertStore:
             # No conflict target: two workers that saw the same first event insert the same
             # alert_id (the primary key) too, and a conflict on a key that is not the target
             # is an error on PostgreSQL, not "do nothing".
+            # Rows are inserted and locked in fingerprint order: two writers taking the same
+            # rows in different orders (first-seen order differs per batch) deadlock.
             stmt = self._insert(AlertRecord.__table__).values(
-                [_row_values(a) for a in merged]
+                [_row_values(a) for a in sorted(merged, key=lambda a: a.fingerprint)]
             ).on_conflict_do_nothing()
             session.execute(stmt)
-            query = select(AlertRecord).where(AlertRecord.fingerprint.in_(fps))
+            query = select(AlertRecord).where(AlertRecord.fingerprint.in_(fps)).order_by(AlertRecord.fingerprint)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
             rows = {r.fingerprint: r for r in session.execute(query).scalars()}
