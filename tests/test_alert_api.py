@@ -127,6 +127,26 @@ def test_alerts_list_show_ack_resolve(world):
         assert call(base, "POST", f"/api/v1/alerts/{fp}/ack", None)[0] == 400  # no JSON body
 
 
+def test_alerts_since_is_a_point_in_time(world):
+    # last_ts of spam.copy is 2026-01-30T12:05:00.000Z; `since` is compared as a time,
+    # whatever ISO-8601 spelling it comes in.
+    service, _, url = world
+    with serve(service) as base:
+        for since in ("2026-01-30T12:05:00Z", "2026-01-30T12:05:00.000Z", "2026-01-30T12:05:00+00:00",
+                      "2026-01-30T14:05:00%2B02:00", "2026-01-30T14:05:00+02:00",  # '+' arrives as a space
+                      "2026-01-30T07:05:00-05:00", "2026-01-30T12:05:00"):  # no zone: UTC
+            status, body = call(base, "GET", "/api/v1/alerts?since=" + since)
+            assert status == 200 and {a["rule_id"] for a in body["alerts"]} == {"spam.copy"}, since
+        assert call(base, "GET", "/api/v1/alerts?since=2026-01-30T14:05:00.001%2B02:00")[1]["alerts"] == []
+        for bad in ("yesterday", "2026-13-01", "1700000000"):
+            status, err = call(base, "GET", "/api/v1/alerts?since=" + bad)
+            assert status == 400 and "since" in err["error"], bad
+    res = run_cli("alerts", "list", "--database", url, "--since", "2026-01-30T12:05:00Z")
+    assert res.returncode == 0 and b"spam.copy" in res.stdout and b"spam.vote" not in res.stdout
+    res = run_cli("alerts", "list", "--database", url, "--since", "last tuesday")
+    assert res.returncode == 2 and b"since" in res.stderr
+
+
 def test_silences_crud(world):
     service, _, _ = world
     with serve(service) as base:

@@ -4,6 +4,7 @@ notifications. Every agent-written string leaving here is redacted."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
@@ -53,6 +54,22 @@ def _dt(value: Any) -> str | None:
     return str(value)
 
 
+def _since(value: str) -> str:
+    """`since` in the stored form of `last_ts` (RFC 3339 UTC, milliseconds), which the
+    query compares as a string: compared as given, `12:05:00Z`, a `+02:00` offset or a
+    typo would silently select the wrong alerts."""
+    text = value.strip()
+    for candidate in (text, re.sub(r" (\d\d:?\d\d)$", r"+\1", text)):  # a query string's '+' arrives as ' '
+        try:
+            dt = datetime.fromisoformat(candidate)
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)  # flockwatch's times are UTC
+            return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        except (ValueError, OverflowError):
+            continue
+    raise BadRequest(f"since must be an ISO-8601 time such as 2026-01-30T12:00:00Z, not {value!r}")
+
+
 class AlertService:
     def __init__(self, url: str | None = None, *, engine: Engine | None = None, config: NotifyConfig | None = None):
         self.engine = engine or make_engine(url)
@@ -75,7 +92,7 @@ class AlertService:
         if rule and not any(ch in rule for ch in "*?["):
             query = query.where(AlertRecord.rule_id == rule)
         if since:
-            query = query.where(AlertRecord.last_ts >= since)
+            query = query.where(AlertRecord.last_ts >= _since(since))
         needs_python_filter = bool(tag or (rule and any(ch in rule for ch in "*?[")))
         if not needs_python_filter:
             query = query.limit(limit).offset(offset)
