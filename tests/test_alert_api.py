@@ -104,6 +104,9 @@ def test_alerts_list_show_ack_resolve(world):
             assert {a["rule_id"] for a in call(base, "GET", "/api/v1/alerts" + query)[1]["alerts"]} == rules, query
         assert call(base, "GET", "/api/v1/alerts?status=sleeping")[0] == 400
         assert call(base, "GET", "/api/v1/alerts?limit=x")[0] == 400
+        assert call(base, "GET", "/api/v1/alerts?offset=3")[1] == {"alerts": [], "count": 0}  # past the last page
+        for offset in ("9223372036854775808", "99999999999999999999999"):  # beyond SQL's 64-bit integers
+            assert call(base, "GET", "/api/v1/alerts?offset=" + offset)[0] == 400
 
         fp = body["alerts"][0]["fingerprint"]
         status, alert = call(base, "GET", f"/api/v1/alerts/{fp[:8]}")

@@ -27,6 +27,7 @@ OUTBOX = NotifyOutbox.__table__
 OUTBOX_ALERTS = NotifyOutboxAlert.__table__
 ATTEMPTS = NotifyAttempt.__table__
 MAX_LIMIT = 1000
+MAX_OFFSET = 2**63 - 1  # SQL's 64-bit integers; beyond, the database driver fails
 MIN_PREFIX = 6
 
 
@@ -83,8 +84,8 @@ class AlertService:
                     since: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
-        if not 1 <= limit <= MAX_LIMIT or offset < 0:
-            raise BadRequest(f"limit must be 1..{MAX_LIMIT} and offset >= 0")
+        if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
+            raise BadRequest(f"limit must be 1..{MAX_LIMIT} and offset 0..{MAX_OFFSET}")
         query = select(AlertRecord).order_by(AlertRecord.last_ts.desc(), AlertRecord.fingerprint)
         for column, value in (("status", status), ("category", category), ("severity", severity), ("pack", pack)):
             if value:
