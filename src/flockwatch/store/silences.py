@@ -3,6 +3,7 @@ the row keeps who made it, why, and who ended it."""
 
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from typing import Any
@@ -59,6 +60,10 @@ class SilenceStore:
         if not comment.strip():
             raise SilenceError("a silence needs a comment saying why")
         starts = now if starts_at is None else starts_at
+        # NaN passes every comparison below; PostgreSQL would store it (an "expired" silence
+        # that can never be expired and breaks every listing), SQLite would refuse it (a 500).
+        if not (math.isfinite(starts) and math.isfinite(ends_at)):
+            raise SilenceError("starts_at and ends_at must be finite times")
         if ends_at <= max(starts, now):
             raise SilenceError("the silence must end in the future and after it starts")
         if ends_at - starts > MAX_SILENCE:
