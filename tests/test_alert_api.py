@@ -181,6 +181,24 @@ def test_silences_crud(world):
         assert call(base, "GET", "/api/v1/silences/nope")[0] == 404
 
 
+def test_silence_times_without_zone_are_utc(world, monkeypatch):
+    # As in the CLI (`silences add --start/--until`): not the API server's local time.
+    import time
+
+    service, _, _ = world
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        with serve(service) as base:
+            status, s = call(base, "POST", "/api/v1/silences", {
+                "matchers": {"rule": "x"}, "starts_at": "2999-01-01T00:00:00", "ends_at": "2999-01-01T06:00:00",
+                "author": "ana", "comment": "maintenance"})
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert status == 201 and (s["starts_at"], s["ends_at"]) == ("2999-01-01T00:00:00.000Z", "2999-01-01T06:00:00.000Z")
+
+
 def test_receivers_and_test_notifications(world):
     service, rx, _ = world
     with serve(service) as base:

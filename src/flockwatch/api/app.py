@@ -14,7 +14,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
@@ -195,7 +195,10 @@ def _time_field(body: dict[str, Any], name: str, default: float) -> float:
         return float(value)
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)  # as the CLI reads it; not the server's local time
+            return dt.timestamp()
         except ValueError:
             pass
     raise BadRequest(f"{name} must be an ISO-8601 time or epoch seconds")
