@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,6 +20,7 @@ from flockwatch.store.notify_tables import NotifyGroup, SilenceRecord
 SILENCES = SilenceRecord.__table__
 GROUPS = NotifyGroup.__table__
 MAX_SILENCE = 366 * 86400.0
+LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()  # the last time ISO-8601 can show
 
 
 class SilenceError(ValueError):
@@ -62,8 +64,9 @@ class SilenceStore:
         starts = now if starts_at is None else starts_at
         # NaN passes every comparison below; PostgreSQL would store it (an "expired" silence
         # that can never be expired and breaks every listing), SQLite would refuse it (a 500).
-        if not (math.isfinite(starts) and math.isfinite(ends_at)):
-            raise SilenceError("starts_at and ends_at must be finite times")
+        # A time past year 9999 is stored but cannot be shown: it broke every listing too.
+        if not (math.isfinite(starts) and math.isfinite(ends_at) and max(starts, ends_at) <= LATEST):
+            raise SilenceError("starts_at and ends_at must be finite times up to 9999-12-31T23:59:59Z")
         if ends_at <= max(starts, now):
             raise SilenceError("the silence must end in the future and after it starts")
         if ends_at - starts > MAX_SILENCE:
