@@ -116,6 +116,7 @@ def test_alerts_list_show_ack_resolve(world):
         assert call(base, "GET", "/api/v1/alerts/ab")[0] == 400
 
         assert call(base, "POST", f"/api/v1/alerts/{fp}/ack", {"comment": "who?"})[0] == 400  # no author
+        assert call(base, "POST", f"/api/v1/alerts/{fp}/ack", {"author": None})[0] == 400  # not an actor named "None"
         status, t = call(base, "POST", f"/api/v1/alerts/{fp}/ack", {"author": "ana", "comment": "on it"})
         assert status == 200 and t == {"fingerprint": fp, "previous": "firing", "status": "acknowledged", "changed": True}
         assert call(base, "POST", f"/api/v1/alerts/{fp}/ack", {"author": "ana"})[1]["changed"] is False
@@ -163,6 +164,8 @@ def test_silences_crud(world):
         assert status == 201 and future["state"] == "pending"
         for bad in ({"matchers": {}, "duration": "1h", "author": "a", "comment": "c"},
                     {"matchers": {"rule": "x"}, "duration": "1h", "author": "a", "comment": ""},
+                    {"matchers": {"rule": "x"}, "duration": "1h", "author": "a", "comment": None},
+                    {"matchers": {"rule": "x"}, "duration": "1h", "author": None, "comment": "c"},
                     {"matchers": {"colour": "x"}, "duration": "1h", "author": "a", "comment": "c"},
                     {"matchers": {"rule": "x"}, "author": "a", "comment": "c"},
                     {"matchers": {"rule": "x"}, "ends_at": "2000-01-01T00:00:00Z", "author": "a", "comment": "c"}):
@@ -178,6 +181,7 @@ def test_silences_crud(world):
         assert [x["id"] for x in call(base, "GET", "/api/v1/silences?state=active")[1]["silences"]] == [s["id"]]
         assert call(base, "GET", f"/api/v1/silences/{s['id']}")[1]["comment"] == "campaign being removed"
         assert call(base, "DELETE", f"/api/v1/silences/{s['id']}")[0] == 400  # who?
+        assert call(base, "DELETE", f"/api/v1/silences/{s['id']}", {"author": None})[0] == 400
         status, expired = call(base, "DELETE", f"/api/v1/silences/{s['id']}?author=bo")
         assert status == 200 and expired["state"] == "expired" and expired["expired_by"] == "bo"
         assert call(base, "GET", "/api/v1/silences/nope")[0] == 404

@@ -78,6 +78,13 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _text(body: dict[str, Any], name: str) -> str:
+    """A text field of a request body; absent or null is empty (str(None) is "None",
+    which passed for an author or a comment)."""
+    value = body.get(name)
+    return "" if value is None else str(value)
+
+
 def _int(request: web.Request, name: str, default: int) -> int:
     try:
         return int(request.query.get(name, default))
@@ -106,13 +113,13 @@ async def show_alert(request: web.Request) -> web.Response:
 async def ack_alert(request: web.Request) -> web.Response:
     body = await _body(request)
     return _json(await asyncio.to_thread(
-        _svc(request).acknowledge, request.match_info["ref"], str(body.get("author", "")), str(body.get("comment", ""))))
+        _svc(request).acknowledge, request.match_info["ref"], _text(body, "author"), _text(body, "comment")))
 
 
 async def resolve_alert(request: web.Request) -> web.Response:
     body = await _body(request)
     return _json(await asyncio.to_thread(
-        _svc(request).resolve, request.match_info["ref"], str(body.get("author", "")), str(body.get("comment", ""))))
+        _svc(request).resolve, request.match_info["ref"], _text(body, "author"), _text(body, "comment")))
 
 
 async def list_silences(request: web.Request) -> web.Response:
@@ -138,7 +145,7 @@ async def create_silence(request: web.Request) -> web.Response:
         raise BadRequest("matchers must be an object, e.g. {\"rule\": \"spam.*\"}")
     silence = await asyncio.to_thread(
         _svc(request).silences.create, matchers, starts_at=starts_at, ends_at=ends_at,
-        created_by=str(body.get("author", "")), comment=str(body.get("comment", "")),
+        created_by=_text(body, "author"), comment=_text(body, "comment"),
     )
     return _json(_silence_out(silence), 201)
 
@@ -150,7 +157,7 @@ async def show_silence(request: web.Request) -> web.Response:
 async def expire_silence(request: web.Request) -> web.Response:
     author = request.query.get("author", "")
     if request.can_read_body:
-        author = str((await _body(request)).get("author", author))
+        author = _text(await _body(request), "author") or author
     if not author.strip():
         raise BadRequest("say who you are (author)")
     silence = await asyncio.to_thread(_svc(request).silences.expire, request.match_info["id"], author.strip())
@@ -163,7 +170,7 @@ async def list_receivers(request: web.Request) -> web.Response:
 
 async def test_receiver(request: web.Request) -> web.Response:
     body = await _body(request) if request.can_read_body else {}
-    result = await _svc(request).send_test(request.match_info["name"], str(body.get("author", "")))
+    result = await _svc(request).send_test(request.match_info["name"], _text(body, "author"))
     return _json(result, 200 if result["outcome"] == "ok" else 502)
 
 
