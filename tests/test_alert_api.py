@@ -205,6 +205,31 @@ def test_silence_times_without_zone_are_utc(world, monkeypatch):
     assert status == 201 and (s["starts_at"], s["ends_at"]) == ("2999-01-01T00:00:00.000Z", "2999-01-01T06:00:00.000Z")
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_author_longer_than_the_column_is_a_400(backend, request, tmp_path):
+    # PostgreSQL enforces the 128-character actor columns (a 500 there); SQLite does not.
+    url = f"sqlite:///{tmp_path}/fw.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = AlertStore(url)
+    [stored] = store.upsert([make_alert("one")])
+    fp = stored.alert.fingerprint
+    service = AlertService(engine=store.engine)
+    long = "a" * 129
+    with serve(service) as base:
+        for action in ("ack", "resolve"):
+            status, err = call(base, "POST", f"/api/v1/alerts/{fp}/{action}", {"author": long})
+            assert status == 400 and "128" in err["error"], action
+        status, err = call(base, "POST", "/api/v1/silences", {"matchers": {"rule": "x"}, "duration": "1h",
+                                                               "author": long, "comment": "c"})
+        assert status == 400 and "128" in err["error"]
+        status, s = call(base, "POST", "/api/v1/silences", {"matchers": {"rule": "x"}, "duration": "1h",
+                                                             "author": "a" * 128, "comment": "c"})
+        assert status == 201
+        assert call(base, "DELETE", f"/api/v1/silences/{s['id']}?author={long}")[0] == 400
+        assert call(base, "GET", f"/api/v1/alerts/{fp}")[1]["status"] == "firing"
+    res = run_cli("alerts", "ack", fp, "--database", url, "--author", long)
+    assert res.returncode == 2 and b"128" in res.stderr
+
+
 def test_receivers_and_test_notifications(world):
     service, rx, _ = world
     with serve(service) as base:

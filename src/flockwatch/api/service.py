@@ -18,7 +18,7 @@ from flockwatch.alerts.redact import redact_data
 from flockwatch.store.alert_store import record_to_alert
 from flockwatch.store.database import create_tables, make_engine
 from flockwatch.store.lifecycle import STATUSES, AlertNotFound, history, transition
-from flockwatch.store.notify_tables import NotifyAttempt, NotifyOutbox, NotifyOutboxAlert
+from flockwatch.store.notify_tables import AlertHistoryRecord, NotifyAttempt, NotifyOutbox, NotifyOutboxAlert
 from flockwatch.store.silences import SilenceStore
 from flockwatch.store.tables import AlertRecord
 
@@ -27,6 +27,7 @@ OUTBOX = NotifyOutbox.__table__
 OUTBOX_ALERTS = NotifyOutboxAlert.__table__
 ATTEMPTS = NotifyAttempt.__table__
 MAX_LIMIT = 1000
+MAX_ACTOR: int = AlertHistoryRecord.__table__.c.actor.type.length  # type: ignore[attr-defined]
 MAX_OFFSET = 2**63 - 1  # SQL's 64-bit integers; beyond, the database driver fails
 MIN_PREFIX = 6
 
@@ -147,6 +148,8 @@ class AlertService:
     def _transition(self, ref: str, to: str, actor: str, comment: str) -> dict[str, Any]:
         if not actor or not actor.strip():
             raise BadRequest("say who you are (author)")
+        if len(actor.strip()) > MAX_ACTOR:  # PostgreSQL refuses longer (a 500); SQLite would keep it
+            raise BadRequest(f"author is longer than {MAX_ACTOR} characters")
         fp = self.resolve_ref(ref)
         t = transition(self.engine, fp, to, actor.strip(), comment)
         return {"fingerprint": fp, "previous": t.previous, "status": t.status, "changed": t.changed}

@@ -20,6 +20,7 @@ from flockwatch.store.notify_tables import NotifyGroup, SilenceRecord
 SILENCES = SilenceRecord.__table__
 GROUPS = NotifyGroup.__table__
 MAX_SILENCE = 366 * 86400.0
+MAX_AUTHOR: int = SILENCES.c.created_by.type.length  # type: ignore[attr-defined]
 LATEST = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc).timestamp()  # the last time ISO-8601 can show
 
 
@@ -29,6 +30,12 @@ class SilenceError(ValueError):
 
 class SilenceNotFound(LookupError):
     pass
+
+
+def _check_author(author: str) -> None:
+    # PostgreSQL refuses a longer one (a 500 in the API); SQLite would keep it.
+    if len(author) > MAX_AUTHOR:
+        raise SilenceError(f"author is longer than {MAX_AUTHOR} characters")
 
 
 def silence_state(row: dict[str, Any], now: float) -> str:
@@ -59,6 +66,7 @@ class SilenceStore:
             raise SilenceError("a silence needs at least one matcher (an empty one would silence everything)")
         if not created_by.strip():
             raise SilenceError("a silence needs an author")
+        _check_author(created_by.strip())
         if not comment.strip():
             raise SilenceError("a silence needs a comment saying why")
         starts = now if starts_at is None else starts_at
@@ -95,6 +103,7 @@ class SilenceStore:
         return [s for s in out if state is None or s["state"] == state]
 
     def expire(self, silence_id: str, actor: str) -> dict[str, Any]:
+        _check_author(actor)
         now = time.time()
         with self.engine.begin() as conn:
             row = conn.execute(select(SILENCES).where(SILENCES.c.id == silence_id)).mappings().first()
