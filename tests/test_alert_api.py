@@ -230,6 +230,27 @@ def test_author_longer_than_the_column_is_a_400(backend, request, tmp_path):
     assert res.returncode == 2 and b"128" in res.stderr
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_nul_characters_are_a_400(backend, request, tmp_path):
+    # PostgreSQL text cannot hold NUL: the driver raised (a 500). Same answer on both stores.
+    url = f"sqlite:///{tmp_path}/fw.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = AlertStore(url)
+    [stored] = store.upsert([make_alert("one")])
+    fp = stored.alert.fingerprint
+    with serve(AlertService(engine=store.engine)) as base:
+        for path in ("/api/v1/alerts?category=%00", "/api/v1/alerts?rule=a%00", f"/api/v1/alerts/{fp[:8]}%00",
+                     "/api/v1/silences/%00", "/api/v1/notifications/%00", "/api/v1/notifications?receiver=%00"):
+            status, err = call(base, "GET", path)
+            assert status == 400 and "NUL" in err["error"], path
+        for path, body in ((f"/api/v1/alerts/{fp}/ack", {"author": "a\x00b"}),
+                           (f"/api/v1/alerts/{fp}/resolve", {"author": "ana", "comment": "\x00"}),
+                           ("/api/v1/silences", {"matchers": {"rule": "x"}, "duration": "1h", "author": "a",
+                                                 "comment": "c\x00"})):
+            status, err = call(base, "POST", path, body)
+            assert status == 400 and "NUL" in err["error"], path
+        assert call(base, "GET", f"/api/v1/alerts/{fp}")[1]["status"] == "firing"
+
+
 def test_receivers_and_test_notifications(world):
     service, rx, _ = world
     with serve(service) as base:
