@@ -276,6 +276,20 @@ def test_receivers_and_test_notifications(world):
         assert call(base, "POST", "/api/v1/receivers/hook/test", {"author": "ana"})[0] == 503
 
 
+def test_errors_from_routing_are_json_too(world):
+    # The documented error body, also for a mistyped path or method and a body too large.
+    service, _, _ = world
+    with serve(service) as base:
+        assert call(base, "GET", "/api/v1/alert") == (404, {"error": "Not Found"})
+        req = urllib.request.Request(base + "/api/v1/alerts", method="DELETE")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=10)
+        assert err.value.code == 405 and "GET" in err.value.headers["Allow"]
+        assert json.loads(err.value.read()) == {"error": "Method Not Allowed"}
+        status, body = call(base, "POST", "/api/v1/silences", {"comment": "x" * 70_000})
+        assert status in (400, 413) and "error" in body
+
+
 def test_bearer_token(world):
     service, _, _ = world
     with serve(service, token="s3cret") as base:

@@ -58,8 +58,15 @@ async def errors_and_auth(request: web.Request, handler: Callable[[web.Request],
         if "\x00" in request.path or any("\x00" in k + v for k, v in request.query.items()):
             raise BadRequest(NUL_ERROR)
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        # aiohttp's own errors (no such route or method, body too large) are text/plain;
+        # the documented error body is JSON.
+        response = _error(exc.status, exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
     except LifecycleConflict as exc:
         return _error(409, str(exc))
     except NoConfig as exc:
