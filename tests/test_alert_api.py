@@ -114,6 +114,9 @@ def test_alerts_list_show_ack_resolve(world):
         assert [h["action"] for h in alert["history"]] == ["created"] and alert["deliveries"] == []
         assert call(base, "GET", "/api/v1/alerts/ffffffffff")[0] == 404
         assert call(base, "GET", "/api/v1/alerts/ab")[0] == 400
+        one = call(base, "GET", "/api/v1/alerts?category=cipher")[1]["alerts"][0]["fingerprint"]
+        for wild in (one[:2] + "____", one[:2] + "%%%%", one[:2] + "%25%25%25%25"):  # LIKE wildcards are characters
+            assert call(base, "GET", f"/api/v1/alerts/{wild}")[0] == 404, wild
 
         assert call(base, "POST", f"/api/v1/alerts/{fp}/ack", {"comment": "who?"})[0] == 400  # no author
         assert call(base, "POST", f"/api/v1/alerts/{fp}/ack", {"author": None})[0] == 400  # not an actor named "None"

@@ -115,9 +115,10 @@ class AlertService:
                 or_(ALERTS.c.fingerprint == ref, ALERTS.c.alert_id == ref))).scalars().first()
             if exact:
                 return exact
-            like = ref.replace("%", "").replace("_", "") + "%"
+            # Escaped, not stripped: stripping made "______" (6 characters) the pattern "%".
             found = conn.execute(select(ALERTS.c.fingerprint).where(
-                or_(ALERTS.c.fingerprint.like(like), ALERTS.c.alert_id.like(like))).limit(2)).scalars().all()
+                or_(ALERTS.c.fingerprint.startswith(ref, autoescape=True),
+                    ALERTS.c.alert_id.startswith(ref, autoescape=True))).limit(2)).scalars().all()
         if not found:
             raise AlertNotFound(ref)
         if len(found) > 1:
