@@ -49,6 +49,10 @@ SHAPES: tuple[SecretShape, ...] = (
     # `password = hunter2-but-longer`: the value only, the name stays readable.
     _shape("assigned_secret", r"(?<=\b(?i:password|passwd|pwd|secret|token|api[_-]?key|private[_-]?key)"
                               r"[\"']?\s{0,3}[:=]\s{0,3}[\"']?)(?![\"'<{$]|(?i:your|xxx)|\*{3})[^\s\"'<>{}]{8,}", 2),
+    # A bare 64-hex-digit string: a raw secp256k1/ed25519 private key when posted as
+    # one (leak.hex_private_key). Not inside a URL, a `tx:` reference or an `a:b` id,
+    # so transaction hashes in sample texts mostly stay readable.
+    _shape("hex_key", r"(?<![\w/:.])(?<![Tt][Xx]: )(?<![Tt][Xx] )(?:0x)?[0-9a-fA-F]{64}(?![\w/])", 4),
     # A known-prefix key cut short by an evidence snippet (`moltbook_sk_Abc…`).
     _shape("truncated_key", r"\b(?:moltbook_(?:sk_)?|sk-|gh[pousr]_|github_pat_|xox[abposr]-|AKIA|eyJ)"
                             r"[A-Za-z0-9_.-]{2,}(?=…(?!#[0-9a-f]{6}))", 0),  # (…#hash: already redacted)
@@ -74,9 +78,14 @@ SHAPE_LITERALS = re.compile(r"-----BEGIN|moltbook_|sk-|k_live_|gh[pousr]_|github
                             r"|eyJ|(?i:aws_secret_access_key|passw|pwd|secret|token|api|private)")
 
 
+# hex_key has no literal: 64 hex digits in a row are what every match contains.
+HEX_RUN = re.compile(r"[0-9a-fA-F]{64}")
+
+
 def may_hold_shape(text: str) -> bool:
     """False only if no shape of SHAPES can match `text`."""
-    return not text.isascii() or SHAPE_LITERALS.search(text) is not None
+    return (not text.isascii() or SHAPE_LITERALS.search(text) is not None
+            or HEX_RUN.search(text) is not None)
 
 
 def visible_prefix(shape: SecretShape, secret: str) -> str:
