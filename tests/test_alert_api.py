@@ -279,6 +279,17 @@ def test_receivers_and_test_notifications(world):
         assert call(base, "POST", "/api/v1/receivers/hook/test", {"author": "ana"})[0] == 503
 
 
+def test_unknown_query_parameters_are_a_400_not_ignored(world):
+    # A misspelt filter used to be ignored: the caller got every alert back as if filtered.
+    service = world[0]
+    with serve(service) as base:
+        status, body = call(base, "GET", "/api/v1/alerts?severty=critical")
+        assert status == 400 and "severty" in body["error"] and "severity" in body["error"]
+        assert call(base, "GET", "/api/v1/alerts?severity=critical")[0] == 200
+        assert call(base, "GET", "/api/v1/silences?status=active")[0] == 400
+        assert call(base, "GET", "/api/v1/notifications?rule=x")[0] == 400
+
+
 def test_errors_from_routing_are_json_too(world):
     # The documented error body, also for a mistyped path or method and a body too large.
     service, _, _ = world

@@ -115,11 +115,20 @@ def _int(request: web.Request, name: str, default: int) -> int:
         raise BadRequest(f"{name} must be an integer") from None
 
 
+def _only(request: web.Request, *names: str) -> None:
+    """Refuse query parameters the endpoint does not read: a misspelt filter
+    (`severty=high`) was ignored, and the caller got every alert back as if filtered."""
+    unknown = sorted(set(request.query) - set(names))
+    if unknown:
+        raise BadRequest(f"unknown query parameter(s) {', '.join(unknown)}; this endpoint takes {', '.join(names)}")
+
+
 def _svc(request: web.Request) -> AlertService:
     return request.app[SERVICE]
 
 
 async def list_alerts(request: web.Request) -> web.Response:
+    _only(request, "status", "category", "severity", "rule", "pack", "tag", "since", "limit", "offset")
     q = request.query
     alerts = await asyncio.to_thread(
         _svc(request).list_alerts, status=q.get("status"), category=q.get("category"), severity=q.get("severity"),
@@ -146,6 +155,7 @@ async def resolve_alert(request: web.Request) -> web.Response:
 
 
 async def list_silences(request: web.Request) -> web.Response:
+    _only(request, "state")
     state = request.query.get("state")
     if state not in (None, "active", "pending", "expired"):
         raise BadRequest("state must be active, pending or expired")
@@ -198,6 +208,7 @@ async def test_receiver(request: web.Request) -> web.Response:
 
 
 async def list_notifications(request: web.Request) -> web.Response:
+    _only(request, "status", "receiver", "limit")
     q = request.query
     items = await asyncio.to_thread(_svc(request).notifications, status=q.get("status"), receiver=q.get("receiver"),
                                     limit=_int(request, "limit", 100))
