@@ -208,13 +208,19 @@ def test_silence_times_without_zone_are_utc(world, monkeypatch):
     assert status == 201 and (s["starts_at"], s["ends_at"]) == ("2999-01-01T00:00:00.000Z", "2999-01-01T06:00:00.000Z")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_author_longer_than_the_column_is_a_400(backend, request, tmp_path):
-    # PostgreSQL enforces the 128-character actor columns (a 500 there); SQLite does not.
-    url = f"sqlite:///{tmp_path}/fw.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
+@pytest.fixture(params=["sqlite", "postgres"])
+def one_alert(request, tmp_path):
+    """(store URL, store, fingerprint) of a store holding one alert, on each backend:
+    the API must answer the same on both."""
+    url = f"sqlite:///{tmp_path}/fw.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     store = AlertStore(url)
     [stored] = store.upsert([make_alert("one")])
-    fp = stored.alert.fingerprint
+    return url, store, stored.alert.fingerprint
+
+
+def test_author_longer_than_the_column_is_a_400(one_alert):
+    # PostgreSQL enforces the 128-character actor columns (a 500 there); SQLite does not.
+    url, store, fp = one_alert
     service = AlertService(engine=store.engine)
     long = "a" * 129
     with serve(service) as base:
@@ -233,13 +239,9 @@ def test_author_longer_than_the_column_is_a_400(backend, request, tmp_path):
     assert res.returncode == 2 and b"128" in res.stderr
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_nul_characters_are_a_400(backend, request, tmp_path):
+def test_nul_characters_are_a_400(one_alert):
     # PostgreSQL text cannot hold NUL: the driver raised (a 500). Same answer on both stores.
-    url = f"sqlite:///{tmp_path}/fw.db" if backend == "sqlite" else request.getfixturevalue("pg_url")
-    store = AlertStore(url)
-    [stored] = store.upsert([make_alert("one")])
-    fp = stored.alert.fingerprint
+    _url, store, fp = one_alert
     with serve(AlertService(engine=store.engine)) as base:
         for path in ("/api/v1/alerts?category=%00", "/api/v1/alerts?rule=a%00", f"/api/v1/alerts/{fp[:8]}%00",
                      "/api/v1/silences/%00", "/api/v1/notifications/%00", "/api/v1/notifications?receiver=%00"):
