@@ -12,6 +12,7 @@ from flockwatch.bridge.mapping import MapResult
 from flockwatch.importers.agents import read_agents_jsonl
 from flockwatch.importers.api_dump import read_api_json, read_api_jsonl
 from flockwatch.importers.tables import read_comments_table, read_posts_table
+from flockwatch.ingest.jsonl import numbered_lines
 
 FORMATS = ("api", "posts-table", "comments-table", "agents")
 SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv")
@@ -26,12 +27,11 @@ class FormatError(ValueError):
 
 def _first_record(path: Path) -> object:
     with path.open("rb") as f:
-        for line in f:
-            if line.strip():
-                try:
-                    return json.loads(line)
-                except ValueError:
-                    return None
+        for _, line in numbered_lines(f):  # bounded: the first line may be a whole dump
+            try:
+                return json.loads(line) if type(line) is bytes else None
+            except ValueError:
+                return None
     return None
 
 

@@ -6,13 +6,15 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from flockwatch.bridge.mapping import Rejected, parse_json, reject
+from flockwatch.ingest.decode import DecodeFailure
+from flockwatch.ingest.jsonl import numbered_lines
 
 
 def json_lines(stream: BinaryIO, kind: str) -> Iterator[tuple[object, int]]:
-    """(parsed value, line number); an unparseable line yields a `Rejected` instead."""
-    for n, line in enumerate(stream, start=1):
-        line = line.strip()
-        if not line:
+    """(parsed value, line number); an unparseable or over-long line yields a `Rejected` instead."""
+    for n, line in numbered_lines(stream):
+        if type(line) is DecodeFailure:
+            yield Rejected(kind, line), n
             continue
         try:
             yield parse_json(line), n

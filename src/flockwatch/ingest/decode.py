@@ -41,7 +41,8 @@ _REASONS = {
     "timezone_aware": "bad_timestamp",
 }
 
-REASONS: frozenset[str] = frozenset(_REASONS.values()) | {"bad_type"}
+# `too_large` comes from the line readers (`ingest.jsonl`), before any decoding.
+REASONS: frozenset[str] = frozenset(_REASONS.values()) | {"bad_type", "too_large"}
 
 
 def _failure(exc: ValidationError, raw: bytes | str) -> DecodeFailure:

@@ -17,6 +17,8 @@ from typing import BinaryIO, TextIO
 from flockwatch.alerts.alert import Alert
 from flockwatch.alerts.collector import AlertCollector
 from flockwatch.detect.repartition import Forward, ReorderBuffer
+from flockwatch.ingest.decode import DecodeFailure
+from flockwatch.ingest.jsonl import numbered_lines
 from flockwatch.pipeline.processor import Processor
 
 MAX_REPORTED = 20  # bad lines echoed to stderr individually; the rest are counted
@@ -46,11 +48,9 @@ def scan_stream(
     # per forward: they share the event's (time, id), so the release order is the same.
     reorder: ReorderBuffer[list[Forward]] | None = (
         ReorderBuffer(1) if getattr(engine, "repartition", False) else None)
-    for n, raw in enumerate(stream, start=1):
-        raw = raw.strip()
-        if not raw:
-            continue
-        outcome = processor.handle(raw, {"file": source_name, "line": n})
+    for n, raw in numbered_lines(stream):
+        source = {"file": source_name, "line": n}
+        outcome = processor.reject(raw, source) if type(raw) is DecodeFailure else processor.handle(raw, source)
         if outcome.dead_letter is not None:
             dl = outcome.dead_letter
             report.invalid += 1

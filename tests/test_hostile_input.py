@@ -1,0 +1,67 @@
+"""Hostile and odd input to the JSONL readers, `scan` and `import`: reported with a line
+number, dead-lettered with a reason, never a crash and never unbounded memory."""
+
+import io
+import json
+
+from flockwatch.importers.lines import json_lines
+from flockwatch.ingest.decode import REASONS, DecodeFailure
+from flockwatch.ingest.jsonl import MAX_LINE_BYTES, numbered_lines
+from support.cli import run_cli
+
+EVENT = {"event_id": "e1", "type": "post", "ts": "2026-01-30T12:00:00Z", "agent_id": "a1", "text": "hi"}
+
+
+def _line(**changes) -> bytes:
+    return json.dumps({**EVENT, **changes}).encode() + b"\n"
+
+
+class _Reads(io.BytesIO):
+    """Records the largest chunk handed out, to prove a long line is never read whole."""
+
+    largest = 0
+
+    def readline(self, size=-1):  # type: ignore[override]
+        chunk = super().readline(size)
+        self.largest = max(self.largest, len(chunk))
+        return chunk
+
+
+def test_an_over_long_line_is_a_bounded_too_large_failure():
+    stream = _Reads(_line(event_id="a") + b"x" * 50 + b"\n" + b"y" * 35 + _line(event_id="b"))
+    out = list(numbered_lines(stream, max_bytes=20))
+    assert [n for n, _ in out] == [1, 2, 3]
+    kinds = [raw.reason if isinstance(raw, DecodeFailure) else "line" for _, raw in out]
+    assert kinds == ["too_large", "too_large", "too_large"]  # every line here is over 20 bytes
+    assert stream.largest <= 21
+    assert "too_large" in REASONS
+
+
+def test_lines_at_the_limit_blank_lines_and_a_final_line_without_newline():
+    data = b"a" * 9 + b"\n" + b"  \r\n\n" + b"b" * 10 + b"\n" + b"c" * 3
+    out = list(numbered_lines(io.BytesIO(data), max_bytes=10))
+    assert out[0] == (1, b"a" * 9)
+    assert out[1][0] == 4 and isinstance(out[1][1], DecodeFailure)  # 10 bytes + the line break
+    assert out[2] == (5, b"ccc")
+
+
+def test_scan_dead_letters_a_giant_line_and_keeps_counting(tmp_path):
+    events = tmp_path / "e.jsonl"
+    with events.open("wb") as f:
+        f.write(_line(event_id="before"))
+        f.write(b'{"event_id": "big", "text": "' + b"a" * MAX_LINE_BYTES + b'"}\n')
+        f.write(_line(event_id="after"))
+    dl = tmp_path / "dl.jsonl"
+    res = run_cli("scan", str(events), "--dead-letter", str(dl))
+    assert res.returncode == 0, res.stderr.decode()
+    err = res.stderr.decode()
+    assert "e.jsonl:2: too_large" in err and "scanned 2 events (1 invalid)" in err
+    dead = [json.loads(line) for line in dl.read_text().splitlines()]
+    assert [(d["source"]["line"], d["reason"], d["raw_truncated"]) for d in dead] == [(2, "too_large", True)]
+
+
+def test_import_rejects_a_giant_line_with_its_line_number():
+    stream = io.BytesIO(b'{"id": "1"}\n' + b"[" * (MAX_LINE_BYTES + 5) + b"\n" + b'{"id": "3"}\n')
+    out = list(json_lines(stream, "post"))
+    assert [n for _, n in out] == [1, 2, 3]
+    assert out[1][0].failure.reason == "too_large"
