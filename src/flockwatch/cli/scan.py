@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from contextlib import ExitStack
+from typing import TextIO
 
 import click
 from prometheus_client import start_http_server
@@ -45,14 +46,27 @@ def scan(path: str, rules_dirs: tuple[str, ...], out_path: str | None, dl_path: 
             stream = stack.enter_context(open_source(path)) if path != "-" else open_source(path)
         except OSError as exc:
             raise click.FileError(path, str(exc)) from None
-        dl = stack.enter_context(open(dl_path, "w", encoding="utf-8")) if dl_path else None
+        dl = _open_output(stack, dl_path, "w") if dl_path else None
+        # Opened before the scan, so a bad path fails at once, not after the whole file
+        # with a traceback; in append mode and emptied only afterwards, so an `--out`
+        # naming the input file does not empty it before it is read.
+        out = _open_output(stack, out_path, "a") if out_path else sys.stdout
         report = scan_stream(stream, processor, path, dl)
-        out = stack.enter_context(open(out_path, "w", encoding="utf-8")) if out_path else sys.stdout
+        if out_path:
+            out.seek(0)
+            out.truncate()
         for alert in report.alerts:
             out.write(alert.model_dump_json() + "\n")
     _summary(report, len(packs), sum(len(p.rules) for p in packs))
     if fail_on_invalid and report.invalid:
         sys.exit(3)
+
+
+def _open_output(stack: ExitStack, path: str, mode: str) -> TextIO:
+    try:
+        return stack.enter_context(open(path, mode, encoding="utf-8"))
+    except OSError as exc:
+        raise click.FileError(path, exc.strerror or str(exc)) from None
 
 
 def _summary(report, n_packs: int, n_rules: int) -> None:  # type: ignore[no-untyped-def]
