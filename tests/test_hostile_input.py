@@ -85,3 +85,13 @@ def test_scan_out_may_name_the_input_file(tmp_path):
     assert res.returncode == 0, res.stderr.decode()
     assert "scanned 1 events" in res.stderr.decode()
     assert all("rule_id" in json.loads(line) for line in events.read_text().splitlines())
+
+
+def test_ts_must_be_rfc3339_not_a_number_in_a_string():
+    from flockwatch.ingest.decode import decode_event
+
+    for ts in ("20260130", "0", "-1", "1769774400", "1769774400000", 1769774400, 1769774400.5, True, None):
+        res = decode_event(json.dumps({**EVENT, "ts": ts}))
+        assert isinstance(res, DecodeFailure) and res.reason == "bad_timestamp", (ts, res)
+    for ts in ("2026-01-30T12:00:00Z", "2026-01-30t12:00:00.123456789z", "2026-01-30T12:00:00+14:00"):
+        assert not isinstance(decode_event(json.dumps({**EVENT, "ts": ts})), DecodeFailure), ts

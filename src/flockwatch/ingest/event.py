@@ -9,15 +9,30 @@ in strict mode, so a wrong type is an error, never a silent coercion.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import PydanticCustomError
 
 EventType = Literal["post", "comment", "vote", "follow", "dm", "agent", "community"]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 
 # Fields that carry agent-written text; detectors that look at "all text" use these.
 TEXT_FIELDS: tuple[str, ...] = ("title", "text")
+
+
+
+def _rfc3339_only(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    # pydantic's date-time parser also reads a string of digits as a Unix time, so
+    # "20260130" became 1970-08-23 and "0" the epoch, silently. RFC 3339 starts YYYY-.
+    # Only strings get here (hence the lax inner validator: strict refuses a str in
+    # Python mode), so no number or date object is coerced either.
+    if type(value) is not str or value[4:5] != "-":
+        raise PydanticCustomError("datetime_parsing", "Input should be an RFC 3339 date-time string")
+    return handler(value)
+
+
+Timestamp = Annotated[AwareDatetime, Strict(False), WrapValidator(_rfc3339_only)]
 
 
 class Event(BaseModel):
@@ -32,7 +47,7 @@ class Event(BaseModel):
 
     event_id: str = Field(min_length=1, max_length=256, description="Unique id of this event.")
     type: EventType = Field(description="What happened.")
-    ts: AwareDatetime = Field(description="When it happened, RFC 3339 with a time zone offset.")
+    ts: Timestamp = Field(description="When it happened, RFC 3339 with a time zone offset.")
     agent_id: str = Field(min_length=1, max_length=256, description="The acting agent.")
     agent_name: str | None = Field(default=None, description="Display name of the acting agent.")
     community: str | None = Field(default=None, description="Submolt (community) name.")
