@@ -8,6 +8,7 @@ in strict mode, so a wrong type is an error, never a silent coercion.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cached_property
 from typing import Annotated, Any, Literal, get_args
 
@@ -21,14 +22,17 @@ EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 TEXT_FIELDS: tuple[str, ...] = ("title", "text")
 
 
-
 def _rfc3339_only(value: object, handler: ValidatorFunctionWrapHandler) -> object:
     # pydantic's date-time parser also reads a string of digits as a Unix time, so
     # "20260130" became 1970-08-23 and "0" the epoch, silently. RFC 3339 starts YYYY-.
-    # Only strings get here (hence the lax inner validator: strict refuses a str in
-    # Python mode), so no number or date object is coerced either.
-    if type(value) is not str or value[4:5] != "-":
-        raise PydanticCustomError("datetime_parsing", "Input should be an RFC 3339 date-time string")
+    # Only such strings and datetime objects (code building events in Python: tests,
+    # evals, benchmarks; AwareDatetime still refuses a naive one) get to the lax inner
+    # validator (strict refuses a str in Python mode), so no number is coerced.
+    if type(value) is str:
+        if value[4:5] != "-":
+            raise PydanticCustomError("datetime_parsing", "Input should be an RFC 3339 date-time string")
+    elif not isinstance(value, datetime):
+        raise PydanticCustomError("datetime_type", "Input should be an RFC 3339 date-time string")
     return handler(value)
 
 
