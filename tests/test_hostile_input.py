@@ -6,7 +6,7 @@ import json
 
 from flockwatch.importers.lines import json_lines
 from flockwatch.ingest.decode import REASONS, DecodeFailure
-from flockwatch.ingest.jsonl import MAX_LINE_BYTES, numbered_lines
+from flockwatch.ingest.jsonl import MAX_LINE_BYTES, BadLine, numbered_lines, read_events
 from support.cli import run_cli
 
 EVENT = {"event_id": "e1", "type": "post", "ts": "2026-01-30T12:00:00Z", "agent_id": "a1", "text": "hi"}
@@ -95,3 +95,12 @@ def test_ts_must_be_rfc3339_not_a_number_in_a_string():
         assert isinstance(res, DecodeFailure) and res.reason == "bad_timestamp", (ts, res)
     for ts in ("2026-01-30T12:00:00Z", "2026-01-30t12:00:00.123456789z", "2026-01-30T12:00:00+14:00"):
         assert not isinstance(decode_event(json.dumps({**EVENT, "ts": ts})), DecodeFailure), ts
+
+
+def test_a_utf8_byte_order_mark_on_the_first_line_is_not_an_invalid_event():
+    # Written by Windows editors and some exporters; it was reported as invalid_json
+    # ("expected value at line 1 column 1"), which does not say why. Only line 1 may have one.
+    stream = io.BytesIO(b"\xef\xbb\xbf" + _line(event_id="a") + b"\xef\xbb\xbf" + _line(event_id="b"))
+    first, second = read_events(stream)
+    assert getattr(first, "event_id", None) == "a", first
+    assert isinstance(second, BadLine) and second.line == 2  # mid-file it is garbage, reported as such

@@ -17,6 +17,7 @@ from flockwatch.ingest.event import Event
 # newline (a 5 GB dump, binary garbage) is read whole into memory, several times over
 # once decoded.
 MAX_LINE_BYTES = 4 * 1024 * 1024
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark: not JSON, and invisible in an editor
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +47,8 @@ def numbered_lines(stream: BinaryIO, max_bytes: int = MAX_LINE_BYTES) -> Iterato
             yield n, DecodeFailure("too_large", f"line longer than {max_bytes} bytes", line)
             continue
         line = line.strip()
+        if n == 1 and line.startswith(BOM):  # Windows editors start a UTF-8 file with one
+            line = line[len(BOM):].strip()
         if line:  # blank lines are layout, not data
             yield n, line
 
