@@ -24,3 +24,13 @@ def test_every_option_names_its_environment_variable() -> None:
     for env in ("FLOCKWATCH_BROKER", "FLOCKWATCH_EVENTS_TOPIC", "FLOCKWATCH_GROUP", "FLOCKWATCH_DATABASE_URL",
                 "FLOCKWATCH_METRICS_PORT", "FLOCKWATCH_BATCH_SIZE", "FLOCKWATCH_SESSION_TIMEOUT"):
         assert env in out
+
+
+def test_a_batch_within_of_zero_is_refused() -> None:
+    # Faust reads a `within` of 0 as "no timeout": a partial batch waited for ever (nothing
+    # processed at low traffic) and SIGTERM then hung in Faust's wait for its records.
+    r = run_cli("worker", "--broker", "127.0.0.1:1", "--metrics-port", "-1", env={"FLOCKWATCH_BATCH_WITHIN": "0"},
+                timeout=30)
+    err = r.stderr.decode()
+    assert r.returncode == 2, err
+    assert "--batch-within" in err and "Traceback" not in err

@@ -36,7 +36,10 @@ def _opt(name: str, env: str, default: object, help: str, **kw: object):  # type
 @_opt("--metrics-port", "METRICS_PORT", DEFAULT_METRICS_PORT, "Port of that server; 0 = any free port, -1 = off.",
       type=int)
 @_opt("--batch-size", "BATCH_SIZE", D.batch_size, "Events per batch (one store transaction, one ack).", type=int)
-@_opt("--batch-within", "BATCH_WITHIN", D.batch_within, "Seconds a partial batch waits for more events.", type=float)
+# Above 0: Faust reads a `within` of 0 as "no timeout", so a partial batch would wait for ever
+# (and a SIGTERM hang in Faust's wait for its records).
+@_opt("--batch-within", "BATCH_WITHIN", D.batch_within, "Seconds a partial batch waits for more events.",
+      type=click.FloatRange(min=0, min_open=True))
 @_opt("--session-timeout", "SESSION_TIMEOUT", D.session_timeout,
       "Kafka session timeout (s): a dead worker's partitions move after this long.", type=float)
 @_opt("--commit-interval", "COMMIT_INTERVAL", D.commit_interval, "Seconds between offset commits.", type=float)
