@@ -34,3 +34,15 @@ def test_a_batch_within_of_zero_is_refused() -> None:
     err = r.stderr.decode()
     assert r.returncode == 2, err
     assert "--batch-within" in err and "Traceback" not in err
+
+
+@pytest.mark.kafka
+def test_an_unusable_data_dir_or_sqlite_path_is_a_one_line_error(broker: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for args in (("--data-dir", str(a_file / "data"), "--database-url", f"sqlite:///{tmp_path / 'a.db'}"),
+                 ("--data-dir", str(tmp_path / "data"), "--database-url", f"sqlite:///{a_file / 'a.db'}")):
+        r = run_cli("worker", "--broker", broker, "--metrics-port", "-1", *args, timeout=60)
+        err = r.stderr.decode()
+        assert r.returncode == 1, err
+        assert "Traceback" not in err and err.startswith("Error: ") and str(a_file) in err, err

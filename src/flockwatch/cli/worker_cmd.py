@@ -77,10 +77,14 @@ def worker(broker: str, rules_dirs: tuple[str, ...], topic: str, group: str, ale
     level = logging.getLevelName(logging.getLogger().getEffectiveLevel()).lower()
     paths = list(rules_dirs) or list(default_rules_dirs())
     try:
+        # Made here, not left to Faust: it makes it only once started, and fails with a traceback.
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
         runtime = WorkerRuntime(settings, packs, started=STARTED, rule_paths=paths,
                                 rules_poll_seconds=rules_poll_seconds)
     except BrokerUnavailable as exc:
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the data directory or the SQLite file's directory cannot be made
+        raise click.ClickException(f"cannot create {exc.filename}: {exc.strerror}") from None
     except OperationalError as exc:  # the store: wrong URL, database down
         url = make_url(resolve_url(settings.database_url)).render_as_string(hide_password=True)
         raise click.ClickException(f"cannot open the alert store {url}: {exc.orig}") from None
