@@ -42,3 +42,12 @@ def test_sigterm_mid_stream_with_held_forwards_stops_and_loses_nothing(broker: s
     assert restart_code == 0
     stored = {x.fingerprint: x for x in AlertStore(db).list(limit=100_000)}
     assert not differences(stored, expected)
+
+
+def test_the_ready_line_is_logged_even_when_a_probe_sees_readiness_first(broker: str, tmp_path: Path) -> None:
+    topics = Topics.unique("ready")
+    w = worker(broker, topics, f"sqlite:///{tmp_path / 'alerts.db'}", tmp_path)
+    w.start().wait_ready(timeout=40)  # polls /readyz every 50 ms: it sees readiness before the 1 s timer
+    time.sleep(2.5)
+    assert w.stop() == 0
+    assert "worker ready" in w.log_path.read_text(), w.log_path.read_text()[-2000:]

@@ -131,6 +131,7 @@ class WorkerRuntime:
         self._owned: set[int] = set()  # firehose partitions this worker owns
         self.app.on_rebalance_complete.connect(self._on_rebalance_complete)
         self.endpoints: EndpointServer | None = None
+        self._ready_logged = False  # not `health.ready_at`: a /readyz probe may set that first
 
     # --- running -------------------------------------------------------------------
 
@@ -454,9 +455,10 @@ class WorkerRuntime:
         self.health.tick()
         if self.rules is not None:
             self.health.rules_loaded = len(self.rules.rules)  # a reload may change it
-        if self.health.ready_at is None:
+        if not self._ready_logged:
             ok, _ = await asyncio.to_thread(self.health.ready)
             if ok and self.health.ready_at is not None:
+                self._ready_logged = True
                 log.warning("worker ready %.2f s after start (group %s, %d partitions of %s)",
                             self.health.ready_at - self.health.started, self.settings.group,
                             len([tp for tp in self.app.consumer.assignment()
