@@ -26,14 +26,16 @@ def test_every_option_names_its_environment_variable() -> None:
         assert env in out
 
 
-def test_a_batch_within_of_zero_is_refused() -> None:
+@pytest.mark.parametrize(("env", "option"), [("FLOCKWATCH_BATCH_WITHIN", "--batch-within"),
+                                             ("FLOCKWATCH_BATCH_SIZE", "--batch-size")])
+def test_a_batch_within_or_size_of_zero_is_refused(env: str, option: str) -> None:
     # Faust reads a `within` of 0 as "no timeout": a partial batch waited for ever (nothing
     # processed at low traffic) and SIGTERM then hung in Faust's wait for its records.
-    r = run_cli("worker", "--broker", "127.0.0.1:1", "--metrics-port", "-1", env={"FLOCKWATCH_BATCH_WITHIN": "0"},
-                timeout=30)
+    # A batch size of 0 ran one event per batch: a typo, refused like any bad value.
+    r = run_cli("worker", "--broker", "127.0.0.1:1", "--metrics-port", "-1", env={env: "0"}, timeout=30)
     err = r.stderr.decode()
     assert r.returncode == 2, err
-    assert "--batch-within" in err and "Traceback" not in err
+    assert option in err and "Traceback" not in err
 
 
 @pytest.mark.kafka

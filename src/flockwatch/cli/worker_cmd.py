@@ -35,7 +35,8 @@ def _opt(name: str, env: str, default: object, help: str, **kw: object):  # type
 @_opt("--metrics-host", "METRICS_HOST", D.metrics_host, "Address of the /metrics, /healthz, /readyz server.")
 @_opt("--metrics-port", "METRICS_PORT", DEFAULT_METRICS_PORT, "Port of that server; 0 = any free port, -1 = off.",
       type=int)
-@_opt("--batch-size", "BATCH_SIZE", D.batch_size, "Events per batch (one store transaction, one ack).", type=int)
+@_opt("--batch-size", "BATCH_SIZE", D.batch_size, "Events per batch (one store transaction, one ack).",
+      type=click.IntRange(min=1))  # 0 ran one event per batch: a typo, not a setting
 # Above 0: Faust reads a `within` of 0 as "no timeout", so a partial batch would wait for ever
 # (and a SIGTERM hang in Faust's wait for its records).
 @_opt("--batch-within", "BATCH_WITHIN", D.batch_within, "Seconds a partial batch waits for more events.",
