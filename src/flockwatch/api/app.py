@@ -14,13 +14,12 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timezone
 from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
-from flockwatch.api.service import AlertService, BadRequest, NoConfig, iso
+from flockwatch.api.service import AlertService, BadRequest, NoConfig, iso, parse_utc
 from flockwatch.detect.durations import parse_duration
 from flockwatch.store.lifecycle import AlertNotFound, LifecycleConflict
 from flockwatch.store.silences import SilenceError, SilenceNotFound
@@ -236,11 +235,8 @@ def _time_field(body: dict[str, Any], name: str, default: float) -> float:
         return float(value)
     if isinstance(value, str):
         try:
-            dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=timezone.utc)  # as the CLI reads it; not the server's local time
-            return dt.timestamp()
-        except ValueError:
+            return parse_utc(value).timestamp()
+        except (ValueError, OverflowError):
             pass
     raise BadRequest(f"{name} must be an ISO-8601 time or epoch seconds")
 

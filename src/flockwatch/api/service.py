@@ -56,20 +56,28 @@ def _dt(value: Any) -> str | None:
     return str(value)
 
 
+def parse_utc(value: str) -> datetime:
+    """A time a person typed (API query or body, CLI option): ISO-8601, and without a
+    zone it is UTC like every flockwatch time, never the server's local time. A query
+    string's `+02:00` arrives as ` 02:00` and is read back. Raises ValueError."""
+    text = value.strip()
+    for candidate in (text, re.sub(r" (\d\d:?\d\d)$", r"+\1", text)):
+        try:
+            dt = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return dt if dt.tzinfo is not None else dt.replace(tzinfo=timezone.utc)
+    raise ValueError(f"not an ISO-8601 time: {value!r}")
+
+
 def _since(value: str) -> str:
     """`since` in the stored form of `last_ts` (RFC 3339 UTC, milliseconds), which the
     query compares as a string: compared as given, `12:05:00Z`, a `+02:00` offset or a
     typo would silently select the wrong alerts."""
-    text = value.strip()
-    for candidate in (text, re.sub(r" (\d\d:?\d\d)$", r"+\1", text)):  # a query string's '+' arrives as ' '
-        try:
-            dt = datetime.fromisoformat(candidate)
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=timezone.utc)  # flockwatch's times are UTC
-            return dt.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        except (ValueError, OverflowError):
-            continue
-    raise BadRequest(f"since must be an ISO-8601 time such as 2026-01-30T12:00:00Z, not {value!r}")
+    try:
+        return parse_utc(value).astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except (ValueError, OverflowError):
+        raise BadRequest(f"since must be an ISO-8601 time such as 2026-01-30T12:00:00Z, not {value!r}") from None
 
 
 class AlertService:

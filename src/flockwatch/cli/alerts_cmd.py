@@ -212,16 +212,13 @@ def silence_expire(silence_id: str, database_url: str | None, author: str) -> No
 
 
 def _time(value: str) -> float:
-    from datetime import datetime, timezone
+    from flockwatch.api.service import parse_utc
 
     try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parse_utc(value).timestamp()
+    except (ValueError, OverflowError):
         click.echo(f"error: not an ISO-8601 time: {value!r}", err=True)
         sys.exit(2)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.timestamp()
 
 
 def register(cli: click.Group) -> None:
