@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from flockwatch.metrics.registry import process_registry
 
 
 class BridgeMetrics:
     def __init__(self, registry: CollectorRegistry | None = None):
-        if registry is None:
-            registry = CollectorRegistry()
-            ProcessCollector(registry=registry)  # process_* CPU and memory, as every flockwatch process
-        self.registry = r = registry
+        self.registry = r = registry if registry is not None else process_registry()
         self.requests = Counter("flockwatch_bridge_requests", "API requests, by endpoint and outcome.",
                                 ["endpoint", "outcome"], registry=r)
         self.retries = Counter("flockwatch_bridge_retries", "Requests retried, by cause.", ["cause"], registry=r)

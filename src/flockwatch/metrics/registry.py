@@ -15,15 +15,20 @@ RELOAD_OUTCOMES = ("success", "unchanged", "invalid", "tests_failed", "error")
 ENGINE_BUCKETS = (0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.01, 0.1)
 
 
+def process_registry() -> CollectorRegistry:
+    """A process's own registry, with prometheus-client's process collector on it:
+    process_cpu_seconds_total, process_resident_memory_bytes, open fds, start time
+    (Linux), what an SRE reads a process's memory and CPU per event from. Every
+    flockwatch process (worker, scan, notifier, bridge) starts from one; a registry
+    handed in instead (the global one) may have its own collector already."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
-        if registry is None:
-            registry = CollectorRegistry()
-            # process_cpu_seconds_total, process_resident_memory_bytes, open fds, start
-            # time (Linux): what an SRE reads a worker's memory and CPU per event from.
-            # A registry handed in (the global one) may have its own already.
-            ProcessCollector(registry=registry)
-        self.registry = r = registry
+        self.registry = r = registry if registry is not None else process_registry()
         self.events = Counter("flockwatch_events", "Valid events processed, by event type.", ["type"], registry=r)
         self.invalid = Counter("flockwatch_invalid_events", "Events rejected at decoding, by reason.", ["reason"], registry=r)
         self.dead_letters = Counter(
