@@ -239,13 +239,6 @@ class WorkerRuntime:
         keyed = self.keyed
         order = self.ack_order
         async for events in stream.noack_take(s.batch_size, within=s.batch_within):
-            if not self.app.flow_control.is_active():
-                # A rebalance or shutdown has let go of what was held (`_let_go_of_held`):
-                # these records, left in the take buffer, would be held again for watermarks
-                # that cannot come now, and acknowledging any (a watermark) could commit past
-                # the records let go of. Not acknowledged, they are read again.
-                events = []  # noqa: PLW2901 - collectable, like below
-                continue
             ack_now = self._accept_keyed(events)
             events = []  # noqa: PLW2901 - held records must be collectable when a rebalance lets go of them
             released = keyed.release()
@@ -349,15 +342,6 @@ class WorkerRuntime:
     def _let_go_of_held(self) -> None:
         dropped = self.keyed.drop_held()
         self.ack_order.forget()
-        # Faust then waits until every record read is acknowledged or garbage, but its
-        # stream iterator keeps the last record it handed out (and the agent the batch it
-        # was storing): those were never acknowledged nor collected, and a SIGTERM or a
-        # rebalance waited for them for ever. They are let go of too: not acknowledged,
-        # they stay above the committed offset and are read again.
-        unacked = getattr(self.app.consumer, "_unacked_messages", None)
-        if unacked is not None:
-            for message in [m for m in unacked if m.topic == self.by_key and not m.acked]:
-                unacked.discard(message)
         if dropped:
             log.info("rebalance: let go of %d held forwarded records (they are read again)", dropped)
         self.metrics.reorder_held.set(len(self.keyed))
