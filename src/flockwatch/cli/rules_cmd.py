@@ -29,6 +29,10 @@ def validate(paths: tuple[str, ...]) -> None:
     if slow:
         click.echo(f"{len(slow)} rule(s) run on every event (no prefilter): "
                    + ", ".join(r.id for r in slow), err=True)
+    for pack in packs:
+        for r in pack.rules:
+            for where in r.overridden_by:
+                click.echo(f"{r.id}: tuned by the override at {where}", err=True)
     n = sum(len(p.rules) for p in packs)
     click.echo(f"ok: {len(packs)} pack(s), {n} rule(s), {engine.prefilter.slots if engine.prefilter else 0} prefilter patterns")
 
@@ -58,7 +62,7 @@ def list_rules(paths: tuple[str, ...]) -> None:
     for pack in load_or_exit(paths):
         click.echo(f"# {pack.name} {pack.version} ({pack.file})")
         for r in pack.rules:
-            flag = "" if r.enabled else "  (disabled)"
+            flag = ("" if r.enabled else "  (disabled)") + ("  (tuned)" if r.overridden_by else "")
             click.echo(f"{r.id:48} {r.type:10} {r.category:20} {r.severity:8}{flag}")
 
 

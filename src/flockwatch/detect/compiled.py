@@ -37,6 +37,8 @@ class CompiledRule:
     need: frozenset[int] | None = None  # prefilter slots; None = evaluate on every event
     # Compiles a raw YAML condition with this rule's pack lists and macros (set by the loader).
     compile_condition: Callable[[Any], Node] | None = None
+    # Where another pack tuned this rule ("file:line (keys)"; see rules/overrides.py).
+    overridden_by: list[str] = field(default_factory=list)
 
     def matches(self, ctx: EvalContext) -> bool:
         ctx.evidence = []

@@ -4,6 +4,7 @@ file, line and rule id instead of stopping at the first."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from flockwatch.detect.detector import DetectorConfigError
 from flockwatch.detect.registry import rule_type, rule_types
 from flockwatch.rules.conditions import AllOf, AnyOf, ConditionCompiler, ConditionError, Node
 from flockwatch.rules.errors import PackError, RuleIssue
+from flockwatch.rules.overrides import OVERRIDDEN_BY, ParsedPack, apply_overrides
 from flockwatch.rules.fields import getter, valid_field
 from flockwatch.rules.redos import backtracking_problem
 from flockwatch.rules.spec import ExceptionSpec, PackFile, RuleSpec
@@ -104,6 +106,20 @@ class _PackCompiler:
     def rule(self, raw: dict[str, Any]) -> CompiledRule | None:
         line = line_of(raw)
         rid = raw.get("id") if isinstance(raw.get("id"), str) else None
+        overridden_by: list[str] = raw.get(OVERRIDDEN_BY) or []
+        if overridden_by:
+            raw = {k: v for k, v in raw.items() if k != OVERRIDDEN_BY}
+            # A problem in a tuned rule may come from the override, whose lines are in
+            # another file: every issue about this rule says where it was tuned.
+            first = len(self.issues)
+            try:
+                return self._rule(raw, line, rid, overridden_by)
+            finally:
+                suffix = f" (rule tuned by the override at {'; '.join(overridden_by)})"
+                self.issues[first:] = [replace(i, message=i.message + suffix) for i in self.issues[first:]]
+        return self._rule(raw, line, rid, overridden_by)
+
+    def _rule(self, raw: dict[str, Any], line: int, rid: str | None, overridden_by: list[str]) -> CompiledRule | None:
         try:
             spec = RuleSpec.model_validate(strip_lines(raw))
         except ValidationError as exc:
@@ -149,7 +165,7 @@ class _PackCompiler:
             exception_names=[e.name for e in spec.exceptions], summary=summary,
             pack=meta.name, pack_version=meta.version, file=self.file, line=line,
             tests={"fire": strip_lines(spec.tests.fire), "quiet": strip_lines(spec.tests.quiet)},
-            fingerprint_getters=fp_getters,
+            fingerprint_getters=fp_getters, overridden_by=list(overridden_by),
         )
         # Rule types with conditions of their own (a sequence's steps) compile them with
         # the pack's lists and macros, like the rule's condition.
@@ -194,7 +210,8 @@ def _resolve_param_lists(value: Any, lists: dict[str, list[Any]], _seen: tuple[s
     return value
 
 
-def load_pack_text(text: str, file: str, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:
+def parse_pack_text(text: str, file: str) -> ParsedPack:
+    """A pack file's YAML, with line markers, not yet compiled (overrides change it first)."""
     try:
         raw = load_with_lines(text)
     except yaml.YAMLError as exc:
@@ -203,11 +220,27 @@ def load_pack_text(text: str, file: str, regex_timeout: float = DEFAULT_REGEX_TI
         raise PackError([RuleIssue(file, line, None, f"YAML: {exc}".replace("\n", " "))]) from None
     if not isinstance(raw, dict):
         raise PackError([RuleIssue(file, 1, None, "a pack file must be a mapping with pack/rules")])
+    return ParsedPack(file, text, raw)
+
+
+def load_pack_text(text: str, file: str, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:
+    """One pack on its own; its overrides may only name its own rules, lists and macros."""
+    parsed = parse_pack_text(text, file)
+    issues, notes = apply_overrides([parsed])
+    if issues:
+        raise PackError(issues)
+    return compile_pack(parsed, regex_timeout, notes)
+
+
+def compile_pack(parsed: ParsedPack, regex_timeout: float = DEFAULT_REGEX_TIMEOUT,
+                 notes: list[str] | None = None) -> CompiledPack:
+    text, file, raw = parsed.text, parsed.file, parsed.raw
     try:
         spec = PackFile.model_validate(strip_lines(raw))
     except ValidationError as exc:
         raise PackError(_pydantic_issues(exc, raw, file, None, 1)) from None
     pc = _PackCompiler(file, spec, raw.get("macros") or {}, regex_timeout)
+    pc.notes.extend(notes or [])
     try:
         if Version(ENGINE_VERSION) not in SpecifierSet(spec.pack.requires_engine):
             pc.issue(line_of(raw.get("pack")), None,
@@ -244,22 +277,36 @@ def load_pack_text(text: str, file: str, regex_timeout: float = DEFAULT_REGEX_TI
     )
 
 
-def load_pack(path: str | Path, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:
+def read_pack(path: str | Path) -> ParsedPack:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise PackError([RuleIssue(str(p), 0, None, f"cannot read: {exc}")]) from None
-    return load_pack_text(text, str(p), regex_timeout)
+    return parse_pack_text(text, str(p))
+
+
+def load_pack(path: str | Path, regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> CompiledPack:
+    parsed = read_pack(path)
+    return load_pack_text(parsed.text, parsed.file, regex_timeout)
 
 
 def load_packs(paths: Iterable[str | Path], regex_timeout: float = DEFAULT_REGEX_TIMEOUT) -> list[CompiledPack]:
-    """Load every pack; raise one PackError listing all issues across all files."""
-    packs: list[CompiledPack] = []
+    """Load every pack, with every pack's overrides applied to the others first (see
+    `overrides.py`); raise one PackError listing all issues across all files."""
+    parsed: list[ParsedPack] = []
     issues: list[RuleIssue] = []
     for f in pack_files(paths):
         try:
-            packs.append(load_pack(f, regex_timeout))
+            parsed.append(read_pack(f))
+        except PackError as exc:
+            issues.extend(exc.issues)
+    override_issues, notes = apply_overrides(parsed)
+    issues.extend(override_issues)
+    packs: list[CompiledPack] = []
+    for p in parsed:
+        try:
+            packs.append(compile_pack(p, regex_timeout, [n for n in notes if n.startswith(p.file + ":")]))
         except PackError as exc:
             issues.extend(exc.issues)
     owners: dict[str, CompiledRule] = {}

@@ -120,3 +120,5 @@ class PackFile(_Strict):
     lists: dict[str, list[Any]] = Field(default_factory=dict)
     macros: dict[str, Any] = Field(default_factory=dict)
     rules: list[dict[str, Any]] = Field(default_factory=list)
+    # Changes to other packs' rules, lists and macros; applied before compiling (overrides.py).
+    overrides: list[Any] = Field(default_factory=list)

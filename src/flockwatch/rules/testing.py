@@ -100,7 +100,13 @@ def run_rule_tests(packs: list[CompiledPack]) -> list[TestResult]:
 
 
 def _run_case(engine: Engine, rule: CompiledRule, kind: str, n: int, case: dict[str, Any]) -> TestResult:
-    return run_retrying_timeouts(lambda: _run_case_once(engine, rule, kind, n, case), engine)
+    res = run_retrying_timeouts(lambda: _run_case_once(engine, rule, kind, n, case), engine)
+    if not res.passed and rule.overridden_by:
+        # The case is the pack author's, the rule is tuned by someone else: point at the
+        # override, which is where the case is kept or replaced (`tests: replace`).
+        res = replace(res, message=f"{res.message} (rule tuned by the override at {'; '.join(rule.overridden_by)}:"
+                                   " if the tuning is meant, replace or append this rule's tests there)")
+    return res
 
 
 def run_retrying_timeouts(run_once: Callable[[], TestResult], engine: Engine,
