@@ -298,3 +298,62 @@ def test_error_messages_never_show_the_loaders_line_markers():
     for condition in ("{field: {name: text}, contains: a}", "{field: value, equals: {x: 1}}", "{macro: {x: 1}}"):
         msgs = issues_of(pack_text(GOOD_RULE.replace("{field: text, contains: hello}", condition)))
         assert msgs and not any("__line__" in m for m in msgs), msgs
+
+
+TYPED_RULE = """
+macros:
+  is_dm: {field: type, equals: dm}
+rules:
+  - id: t.typed
+    title: Typed
+    category: other
+    severity: low
+    events: [{events}]
+    condition:
+      all:
+        - {field: text, contains: hello}
+        - {condition}
+"""
+
+
+@pytest.mark.parametrize(("events", "condition", "fires_never"), [
+    ("vote", "{field: type, equals: post}", True),
+    ("post, comment", "{field: type, in: [dm, vote]}", True),
+    ("post", "{macro: is_dm}", True),
+    ("post", "{any: [{field: type, equals: dm}, {field: type, equals: vote}]}", True),
+    ("post, comment", "{field: type, equals: comment}", False),
+    ("post", "{any: [{field: type, equals: dm}, {field: agent_id, equals: a}]}", False),  # the other branch can hold
+    ("post", "{not: {field: type, equals: dm}}", False),
+])
+def test_a_condition_on_type_that_the_events_list_excludes_is_an_error(events, condition, fires_never):
+    text = pack_text(TYPED_RULE.replace("{events}", events).replace("{condition}", condition))
+    if not fires_never:
+        assert [r.id for r in load_pack_text(text, "p.yaml").rules] == ["t.typed"]
+        return
+    [msg] = issues_of(text)
+    assert msg.startswith("p.yaml:9: [t.typed]") and "it can never fire" in msg and f"events: [{events}]" in msg
+
+
+def test_backtracking_and_exception_errors_point_at_their_own_line():
+    body = """
+    rules:
+      - id: t.lines
+        title: Lines
+        category: other
+        severity: low
+        condition:
+          all:
+            - {field: text, contains: hello}
+            - {field: title, regex: '(a+)+$'}
+        exceptions:
+          - name: fine
+            fields: [agent_id]
+            values: [a]
+          - name: broken
+            fields: [agent_id]
+            comps: [bogus]
+            values: [b]
+    """
+    msgs = issues_of(pack_text(body))
+    assert any(m.startswith("p.yaml:14: [t.lines]") and "catastrophic backtracking" in m for m in msgs), msgs
+    assert any(m.startswith("p.yaml:19: [t.lines]") and "exception 'broken'" in m for m in msgs), msgs

@@ -26,7 +26,7 @@ def test_validate_reports_errors_with_location(tmp_path):
     res = run_cli("rules", "validate", str(bad))
     assert res.returncode == 2
     err = res.stderr.decode()
-    assert f"{bad}:7: [t.hello] error: regex '(a+)+': catastrophic backtracking" in err
+    assert f"{bad}:11: [t.hello] error: regex '(a+)+': catastrophic backtracking" in err  # the predicate's line
 
 
 def test_validate_ok_and_list(tmp_path):

@@ -130,6 +130,7 @@ class ConditionCompiler:
         self.macros = macros
         self.regex_timeout = regex_timeout
         self.predicates: list[Predicate] = []
+        self.predicate_lines: list[int] = []  # the YAML line of each of `predicates`, for errors
         self.notes: list[tuple[int, str]] = []  # (line, note) for `rules validate`
 
     def compile(self, raw: Any, _stack: tuple[str, ...] = ()) -> Node:
@@ -219,7 +220,31 @@ class ConditionCompiler:
             label=f"{'|'.join(names)} {op_name}",
         )
         self.predicates.append(pred)
+        self.predicate_lines.append(line)
         return pred
+
+    def required_values(self, raw: Any, field: str, _stack: tuple[str, ...] = ()) -> set[Any] | None:
+        """The values `field` must have for `raw` to hold, when its shape says so (a
+        conjunction with `equals`/`in` on the field, or alternatives that all say so);
+        None when anything goes. Reads the raw condition, after `compile` accepted it."""
+        if isinstance(raw, list):
+            raw = {"all": raw}
+        if not isinstance(raw, dict):
+            return None
+        keys = set(raw) - {LINE_KEY}
+        if keys == {"macro"} and raw["macro"] in self.macros and raw["macro"] not in _stack:
+            return self.required_values(self.macros[raw["macro"]], field, _stack + (raw["macro"],))
+        if keys in ({"all"}, {"any"}):
+            parts = [self.required_values(c, field, _stack) for c in raw[next(iter(keys))]]
+            if "all" in keys:
+                known = [p for p in parts if p is not None]
+                return set.intersection(*known) if known else None
+            return None if any(p is None for p in parts) else set().union(*parts)
+        if keys in ({"field", "equals"}, {"field", "in"}) and raw["field"] == field:
+            (op,) = keys - {"field"}
+            value = self._resolve(raw[op], line_of(raw))
+            return {value} if op == "equals" else set(value)
+        return None
 
 
 _STRING_OPS = frozenset({"contains", "icontains", "startswith", "endswith", "regex", "length"})

@@ -84,9 +84,13 @@ class _PackCompiler:
     def conditions(self) -> ConditionCompiler:
         return ConditionCompiler(self.spec.lists, self.raw_macros, self.regex_timeout)
 
-    def exception_node(self, specs: list[ExceptionSpec], cc: ConditionCompiler, rule_id: str, line: int) -> Node | None:
+    def exception_node(self, specs: list[ExceptionSpec], raw_specs: Any, cc: ConditionCompiler, rule_id: str,
+                       rule_line: int) -> Node | None:
         alternatives: list[Node] = []
-        for ex in specs:
+        # Each exception's own line (pydantic dropped the markers): errors point at it.
+        lines = [line_of(r, rule_line) for r in raw_specs] if isinstance(raw_specs, list) else []
+        for n, ex in enumerate(specs):
+            line = lines[n] if n < len(lines) else rule_line
             comps = ex.comps or ["equals"] * len(ex.fields)
             if len(comps) != len(ex.fields):
                 self.issue(line, rule_id, f"exception {ex.name!r}: {len(ex.fields)} fields but {len(comps)} comps")
@@ -96,7 +100,7 @@ class _PackCompiler:
                     self.issue(line, rule_id, f"exception {ex.name!r}: value {tup!r} needs {len(ex.fields)} items")
                     continue
                 try:
-                    preds = [cc.compile({"field": f, c: v}) for f, c, v in zip(ex.fields, comps, tup)]
+                    preds = [cc.compile({"field": f, c: v, LINE_KEY: line}) for f, c, v in zip(ex.fields, comps, tup)]
                 except ConditionError as exc:
                     self.issue(exc.line or line, rule_id, f"exception {ex.name!r}: {exc}")
                     continue
@@ -135,10 +139,15 @@ class _PackCompiler:
         except ConditionError as exc:
             self.issue(exc.line or line, spec.id, f"condition: {exc}")
             return None
+        types = cc.required_values(raw.get("condition"), "type")
+        if types is not None and not types & set(spec.events):
+            self.issue(line, spec.id, f"condition needs type {' or '.join(sorted(map(str, types)))}, but the rule "
+                                      f"sees only events: [{', '.join(spec.events)}]: it can never fire")
+            return None
         if raw.get("condition") is None and not detector_cls.stateful and spec.type == "match":
             self.issue(line, spec.id, "a match rule needs a condition")
             return None
-        exception = self.exception_node(spec.exceptions, cc, spec.id, line)
+        exception = self.exception_node(spec.exceptions, raw.get("exceptions"), cc, spec.id, line)
         try:
             summary = SummaryTemplate(spec.summary)
         except jinja2.TemplateSyntaxError as exc:
@@ -176,11 +185,11 @@ class _PackCompiler:
         except (DetectorConfigError, ConditionError) as exc:
             self.issue(getattr(exc, "line", 0) or line, spec.id, f"type {spec.type}: {exc}")
             return None
-        for pred in cc.predicates:
+        for pred, pred_line in zip(cc.predicates, cc.predicate_lines):
             for src in pred.op.regex_sources:
                 problem = backtracking_problem(src)
                 if problem:
-                    self.issue(line, spec.id, f"regex {src!r}: catastrophic backtracking risk: {problem}")
+                    self.issue(pred_line or line, spec.id, f"regex {src!r}: catastrophic backtracking risk: {problem}")
         return rule
 
 
