@@ -21,6 +21,7 @@ from flockwatch.detect.repartition import Forward
 from flockwatch.metrics.registry import Metrics
 from flockwatch.notify.notifier import Notifier
 from flockwatch.pipeline.processor import Processor
+from flockwatch.pipeline.rejection_log import RejectionLog
 from flockwatch.store.alert_store import AlertStore, StoredAlert
 from flockwatch.worker.table_state import TableState
 
@@ -64,8 +65,9 @@ class Publication:
 class BatchStep:
     def __init__(self, processor: Processor, store: AlertStore, metrics: Metrics | None = None,
                  state: TableState | None = None, clock: Callable[[], float] = time.time,
-                 notifier: Notifier | None = None):
+                 notifier: Notifier | None = None, rejections: RejectionLog | None = None):
         self.processor = processor
+        self.rejections = rejections  # log lines for rejected records (also dead-lettered and counted)
         self.store_ = store
         self.notifier = notifier
         self.metrics = metrics
@@ -86,6 +88,8 @@ class BatchStep:
                 state.partition = rec.partition  # stateful writes belong to this partition
             outcome = self.processor.handle(rec.value if rec.value is not None else b"", rec.source)
             if outcome.dead_letter is not None:
+                if self.rejections is not None:
+                    self.rejections.note(outcome.dead_letter)
                 out.dead_letters.append(
                     DeadLetter(rec.key, json.dumps(outcome.dead_letter, ensure_ascii=False).encode())
                 )
@@ -105,6 +109,8 @@ class BatchStep:
         # Counters are pushed once per batch, not only every 256 events: at a trickle of
         # traffic events_total would otherwise stand still and trip the deadman alert.
         self.processor.engine.flush_metrics()
+        if self.rejections is not None:
+            self.rejections.flush()
         return out
 
     def store(self, outcome: BatchOutcome) -> list[StoredAlert]:

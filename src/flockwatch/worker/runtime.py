@@ -40,6 +40,7 @@ from flockwatch.kafka.topics import ensure_topics
 from flockwatch.metrics.registry import Metrics
 from flockwatch.notify.notifier import Notifier
 from flockwatch.pipeline.processor import Processor
+from flockwatch.pipeline.rejection_log import RejectionLog
 from flockwatch.rules.reload import RuleSet
 from flockwatch.rules.watch import RuleWatcher, install_sighup
 from flockwatch.store.alert_store import AlertStore, StoredAlert
@@ -111,7 +112,7 @@ class WorkerRuntime:
         self.health.rules_loaded = len(engine.rules)
         self.notifier = Notifier(engine=self.store.engine, metrics=self.metrics)
         self.step = BatchStep(Processor(engine, self.metrics), self.store, self.metrics, self.state,
-                              notifier=self.notifier)
+                              notifier=self.notifier, rejections=RejectionLog(s.dead_letter_topic))
         self.lag = LagTracker(self.metrics, s.events_topic)
         self.events_topic = self.app.topic(s.events_topic, schema=RawSchema())
         self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
