@@ -104,3 +104,48 @@ def test_a_utf8_byte_order_mark_on_the_first_line_is_not_an_invalid_event():
     first, second = read_events(stream)
     assert getattr(first, "event_id", None) == "a", first
     assert isinstance(second, BadLine) and second.line == 2  # mid-file it is garbage, reported as such
+
+
+class _FakeProducer:
+    """Records what `produce_lines` would send, without a broker."""
+
+    def __init__(self):
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    def send(self, topic, key=None, value=None):
+        self.sent.append((key, value))
+
+        class _Future:
+            def add_errback(self, fn):
+                return self
+
+        return _Future()
+
+    def flush(self, timeout=None):
+        pass
+
+
+def test_produce_reads_lines_with_the_same_bound_and_reports_an_over_long_one():
+    # `produce` read each line whole: one line with no newline (a 5 GB dump) was held in
+    # memory, several times over once decoded. It reads like `scan` and `import` now.
+    from flockwatch.kafka.producer import produce_lines
+
+    too_long = f"line longer than {MAX_LINE_BYTES} bytes"
+    for raw in (False, True):
+        stream = _Reads(_line(event_id="a") + b'{"event_id": "big", "text": "' + b"x" * MAX_LINE_BYTES + b'"}\n'
+                        + b"y" * (MAX_LINE_BYTES + 10) + _line(event_id="c"))  # line 3 has no newline of its own
+        producer = _FakeProducer()
+        report = produce_lines(stream, producer, "t", raw=raw, source_name="in.jsonl")
+        assert stream.largest <= MAX_LINE_BYTES + 1, raw
+        assert [value for _, value in producer.sent] == [_line(event_id="a").strip()], raw
+        assert (report.lines, report.sent, report.invalid) == (3, 1, 2), raw
+        assert report.invalid_by_reason == {"too_large": 2}, raw
+        assert report.bad_lines == [f"in.jsonl:2: too_large: {too_long}", f"in.jsonl:3: too_large: {too_long}"], raw
+
+
+def test_produce_skips_a_utf8_byte_order_mark_like_scan():
+    from flockwatch.kafka.producer import produce_lines
+
+    producer = _FakeProducer()
+    report = produce_lines(io.BytesIO(b"\xef\xbb\xbf" + _line(event_id="a")), producer, "t")
+    assert (report.sent, report.invalid) == (1, 0), report.bad_lines

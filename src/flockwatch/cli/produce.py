@@ -23,7 +23,8 @@ broker_option = click.option(
               show_envvar=True, help="Topic to write to.")
 @click.option("--raw", is_flag=True,
               help="Send every non-blank line as-is, even if it is not a valid event (to replay foreign "
-                   "dumps or inject poison messages in tests). Default: validate and skip invalid lines.")
+                   "dumps or inject poison messages in tests); a line over 4 MiB is still skipped. "
+                   "Default: validate and skip invalid lines.")
 @click.option("--partitions", type=int, default=DEFAULT_PARTITIONS, show_default=True,
               help="Partitions to create the topic with if it does not exist yet.")
 @click.option("--fail-on-invalid", is_flag=True, help="Exit 3 if any line was invalid (they are still skipped).")
@@ -31,7 +32,8 @@ def produce(path: str, broker: str, topic: str, raw: bool, partitions: int, fail
     """Load canonical JSONL (a file, or - for stdin) into Kafka, one record per line, key = agent_id.
 
     Lines are validated first: invalid ones are reported on stderr with their line
-    number and not sent. Exit 1 if the broker refused any record.
+    number and not sent. A line over 4 MiB is reported as too_large and skipped unread,
+    also with --raw. Exit 1 if the broker refused any record.
     """
     try:
         ensure_topics(broker, {topic: partitions})

@@ -10,6 +10,10 @@ Two modes:
 - raw: every non-blank line is sent as-is (the key is `agent_id` when the line is a
   JSON object that has one). For replaying foreign firehose dumps, and for tests
   that inject poison messages on purpose; the worker dead-letters them.
+
+In both modes lines are read like `scan` and `import` read them (`ingest.jsonl.numbered_lines`):
+a line over 4 MiB is counted and reported as `too_large`, never read whole and never
+sent, and a UTF-8 byte order mark on line 1 is dropped.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from flockwatch.ingest.decode import DecodeFailure, decode_event
+from flockwatch.ingest.jsonl import MAX_LINE_BYTES, numbered_lines
 
 MAX_REPORTED = 20  # bad lines echoed individually; the rest are counted
 
@@ -33,7 +38,7 @@ MAX_REPORTED = 20  # bad lines echoed individually; the rest are counted
 PRODUCER_SETTINGS: dict[str, object] = {
     "linger_ms": 10,
     "batch_size": 512 * 1024,
-    "max_request_size": 4 * 1024 * 1024,
+    "max_request_size": MAX_LINE_BYTES,
 }
 
 
@@ -69,7 +74,7 @@ def raw_key(line: bytes) -> bytes | None:
 
 
 def produce_lines(
-    lines: Iterable[bytes],
+    stream: BinaryIO,
     producer: KafkaProducer,
     topic: str,
     *,
@@ -85,21 +90,24 @@ def produce_lines(
         if len(report.errors) < MAX_REPORTED:
             report.errors.append(f"{type(exc).__name__}: {exc}")
 
+    def invalid(n: int, failure: DecodeFailure) -> None:
+        report.invalid += 1
+        report.invalid_by_reason[failure.reason] += 1
+        if len(report.bad_lines) < MAX_REPORTED:
+            report.bad_lines.append(f"{source_name}:{n}: {failure.reason}: {failure.message}")
+
     t0 = time.perf_counter()
-    for n, line in enumerate(lines, start=1):
-        line = line.strip()
-        if not line:
-            continue
+    for n, line in numbered_lines(stream):
         report.lines += 1
+        if type(line) is DecodeFailure:  # too_large: skipped unread, in --raw mode too
+            invalid(n, line)
+            continue
         if raw:
             key = raw_key(line)
         else:
             decoded = decode_event(line)
             if isinstance(decoded, DecodeFailure):
-                report.invalid += 1
-                report.invalid_by_reason[decoded.reason] += 1
-                if len(report.bad_lines) < MAX_REPORTED:
-                    report.bad_lines.append(f"{source_name}:{n}: {decoded.reason}: {decoded.message}")
+                invalid(n, decoded)
                 continue
             key = decoded.agent_id.encode()
         try:
