@@ -84,3 +84,32 @@ def test_shipped_schema_file_matches_model(repo_root):
     assert set(shipped["required"]) == {"event_id", "type", "ts", "agent_id"}
     assert shipped["additionalProperties"] is False
     assert shipped["properties"]["ts"]["format"] == "date-time"
+
+
+@pytest.mark.parametrize("value", ["true", "false", "1.0", "-1.0", "1e0", "1E0", "-1.0e0"])
+def test_a_vote_value_is_the_integer_1_or_minus_1_not_a_bool_or_a_float(value):
+    # JSON true is an int in Python and 1.0 == 1, so both decoded as an upvote.
+    raw = enc(dict(MIN, type="vote"))[:-1] + b', "value": ' + value.encode() + b"}"
+    res = decode_event(raw)
+    assert isinstance(res, DecodeFailure), (value, res)
+    assert res.reason == "bad_type", res.message
+    assert res.message.startswith("value: ") and "integer 1 or -1" in res.message
+    assert "boolean" in res.message if value in ("true", "false") else "number with a fraction" in res.message
+
+
+def test_a_bool_or_float_vote_is_dead_lettered_and_counted():
+    from flockwatch.metrics.registry import Metrics
+    from flockwatch.pipeline.processor import Processor
+
+    metrics = Metrics()
+    processor = Processor(engine=None, metrics=metrics)  # type: ignore[arg-type] - never reached
+    for value in (True, 1.0):
+        out = processor.handle(enc(dict(MIN, type="vote", value=value)), {"file": "x", "line": 1})
+        assert out.dead_letter is not None and out.dead_letter["reason"] == "bad_type", value
+    assert metrics.registry.get_sample_value("flockwatch_invalid_events_total", {"reason": "bad_type"}) == 2
+    assert metrics.registry.get_sample_value("flockwatch_dead_letters_total", {"reason": "bad_type"}) == 2
+    for value in (1, -1):  # still votes; Python code building events is held to the same rule
+        assert decode_event(enc(dict(MIN, type="vote", value=value))).value == value
+        assert Event(**dict(MIN, type="vote", value=value)).value == value
+    with pytest.raises(ValueError):
+        Event(**dict(MIN, type="vote", value=True))

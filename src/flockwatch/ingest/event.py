@@ -39,6 +39,21 @@ def _rfc3339_only(value: object, handler: ValidatorFunctionWrapHandler) -> objec
 Timestamp = Annotated[AwareDatetime, Strict(False), WrapValidator(_rfc3339_only)]
 
 
+def _integer_vote(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    # The literal validator compares by equality, strict mode or not: JSON `true` (a
+    # Python bool is an int, True == 1) and `1.0` decoded as an upvote. Only a JSON
+    # integer is a vote; a bool or a float is the wrong type, whatever it equals.
+    if type(value) is bool:
+        raise PydanticCustomError("vote_type", "Input should be the integer 1 or -1, not a boolean")
+    if type(value) is float:
+        raise PydanticCustomError("vote_type", "Input should be the integer 1 or -1, not a number with a fraction "
+                                               "or an exponent")
+    return handler(value)
+
+
+VoteValue = Annotated[Literal[1, -1], WrapValidator(_integer_vote)]
+
+
 class Event(BaseModel):
     """A canonical flockwatch event (schema v1)."""
 
@@ -70,7 +85,9 @@ class Event(BaseModel):
         default=False,
         description="Addressed to a human operator (a DM flagged needs_human_input or sent to_owner).",
     )
-    value: Literal[1, -1] | None = Field(default=None, description="Vote value, +1 or -1.")
+    value: VoteValue | None = Field(
+        default=None, description="Vote value: the integer 1 or -1 (true, 1.0 or 1e0 are refused)."
+    )
     attrs: dict[str, Any] = Field(default_factory=dict, description="Free-form extra attributes.")
 
     @cached_property
