@@ -113,3 +113,40 @@ def test_a_bool_or_float_vote_is_dead_lettered_and_counted():
         assert Event(**dict(MIN, type="vote", value=value)).value == value
     with pytest.raises(ValueError):
         Event(**dict(MIN, type="vote", value=True))
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("where", ["attrs", "nested attrs", "value"])
+def test_nan_and_infinity_are_not_json_anywhere_in_an_event(constant, where):
+    # pydantic-core's JSON parser (like Python's json) reads these non-standard constants;
+    # in attrs they went into the engine, alerts and stores as float nan/inf, and came out
+    # again as NaN / Infinity tokens no strict JSON reader (PostgreSQL jsonb, jq, browsers) takes.
+    body = {"attrs": b'{"score": %s}', "nested attrs": b'{"a": {"b": [1, %s]}}', "value": b"%s"}[where]
+    key = b"value" if where == "value" else b"attrs"
+    raw = enc(dict(MIN, type="vote"))[:-1] + b', "' + key + b'": ' + body % constant.encode() + b"}"
+    res = decode_event(raw)
+    assert isinstance(res, DecodeFailure), (where, res)
+    assert (res.reason, res.raw) == ("invalid_json", raw)
+    assert res.message.startswith("NaN, Infinity and -Infinity are not JSON: ") and "line 1 column" in res.message
+    assert isinstance(decode_event(raw.decode()), DecodeFailure)  # a str takes the same path
+    assert decode_object(json.loads(raw)).reason == "invalid_json"  # Python json writes them too
+
+
+def test_the_words_nan_and_infinity_in_strings_are_fine():
+    for attrs in ({"NaN": "Infinity", "x": 1.5}, {"n": {"NaN": ["Infinity", -1.5e3]}}):  # flat, nested
+        ev = decode_event(enc(dict(MIN, text="NaN Infinity -Infinity", attrs=attrs)))
+        assert isinstance(ev, Event) and ev.attrs == attrs
+
+
+def test_a_syntax_error_beside_the_word_nan_is_reported_as_what_it_is():
+    res = decode_event(b'{"text": "NaN", "oops"}')
+    assert res.reason == "invalid_json" and "NaN, Infinity" not in res.message, res.message
+
+
+def test_many_attrs_values_take_the_byte_search_and_agree():
+    from flockwatch.ingest.decode import _WALK_BUDGET
+
+    many = {"ids": list(range(_WALK_BUDGET * 2))}
+    assert isinstance(decode_event(enc(dict(MIN, attrs=many))), Event)
+    raw = enc(dict(MIN, attrs=many))[:-3] + b', NaN]}}'
+    assert decode_event(raw).reason == "invalid_json"
