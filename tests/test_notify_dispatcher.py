@@ -237,6 +237,18 @@ def test_permanent_failure_and_expiry_are_counted(db_url, rx):
     assert h2.metric("flockwatch_notifications_total", receiver="hook", outcome="expired") == 1
 
 
+def test_an_unset_header_variable_is_a_failure_never_sent_literally(db_url, rx, monkeypatch):
+    monkeypatch.delenv("FW_UNSET_TOKEN", raising=False)
+    cfg = config(rx.url, group_by=["..."])
+    cfg["receivers"][0]["headers"] = {"Authorization": "Bearer ${FW_UNSET_TOKEN}"}
+    h = Harness(db_url, cfg)
+    h.add(make_alert("a"))
+    h.once()
+    [row] = h.outbox()
+    assert row["status"] == "failed" and rx.accepted() == []
+    assert "environment variable FW_UNSET_TOKEN is not set" in row["last_error"]
+
+
 def test_newer_message_supersedes_unsent_older_one(db_url, rx):
     rx.set("down")
     h = Harness(db_url, config(rx.url, group_by=["rule"], group_interval="1s"))

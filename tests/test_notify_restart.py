@@ -194,3 +194,9 @@ def test_dispatcher_refuses_to_start_without_its_secrets(tmp_path: Path) -> None
                                    "route": {"receiver": "s"}}))
     res = run_cli("notify", "run", "--config", str(cfg), "--database", f"sqlite:///{tmp_path}/x.db")
     assert res.returncode == 2 and b"FW_UNSET_WEBHOOK is not set" in res.stderr
+    cfg.write_text(yaml.safe_dump({"receivers": [{"name": "archive", "type": "webhook", "url": "http://127.0.0.1:9/x",
+                                                  "headers": {"Authorization": "Bearer ${FW_UNSET_TOKEN}"}}],
+                                   "route": {"receiver": "archive"}}))
+    res = run_cli("notify", "run", "--once", "--config", str(cfg), "--database", f"sqlite:///{tmp_path}/x.db")
+    assert res.returncode == 2, res.stderr
+    assert b"receiver 'archive': header Authorization: environment variable FW_UNSET_TOKEN is not set" in res.stderr

@@ -112,6 +112,35 @@ def test_url_from_environment_and_missing_secret(monkeypatch):
     assert cfg.check_secrets() == [] and cfg.receivers[0].resolve_url() == "https://hooks.example/T/B/x"
 
 
+def test_environment_variables_in_headers_and_urls(monkeypatch):
+    # An unset ${VAR} was sent as is: `Authorization: Bearer ${FW_TEST_TOKEN}` went to the
+    # receiver, and a URL naming one was called literally.
+    cfg = parse_config({"receivers": [
+        {"name": "archive", "type": "webhook", "url": "https://hooks.example/${FW_TEST_PATH}/in",
+         "headers": {"Authorization": "Bearer ${FW_TEST_TOKEN}", "X-Team": "$FW_TEST_TEAM", "X-Price": "5$ and $$5"}},
+    ], "route": {"receiver": "archive"}})
+    for name in ("FW_TEST_PATH", "FW_TEST_TOKEN", "FW_TEST_TEAM"):
+        monkeypatch.delenv(name, raising=False)
+    r = cfg.receivers[0]
+    assert cfg.check_secrets() == [
+        "receiver 'archive': url: environment variable FW_TEST_PATH is not set",
+        "receiver 'archive': header Authorization: environment variable FW_TEST_TOKEN is not set",
+        "receiver 'archive': header X-Team: environment variable FW_TEST_TEAM is not set",
+    ]
+    with pytest.raises(NotifyConfigError, match="header Authorization: environment variable FW_TEST_TOKEN is not set"):
+        r.resolve_headers()
+    with pytest.raises(NotifyConfigError, match="url: environment variable FW_TEST_PATH is not set"):
+        r.resolve_url()
+    monkeypatch.setenv("FW_TEST_TOKEN", "")  # empty is as good as unset, like url_env
+    assert "receiver 'archive': header Authorization: environment variable FW_TEST_TOKEN is not set" in cfg.check_secrets()
+    monkeypatch.setenv("FW_TEST_PATH", "T/B")
+    monkeypatch.setenv("FW_TEST_TOKEN", "s3cr$t")
+    monkeypatch.setenv("FW_TEST_TEAM", "safety")
+    assert cfg.check_secrets() == []
+    assert r.resolve_url() == "https://hooks.example/T/B/in"
+    assert r.resolve_headers() == {"Authorization": "Bearer s3cr$t", "X-Team": "safety", "X-Price": "5$ and $5"}
+
+
 def test_shipped_example_config_is_valid(repo_root):
     from flockwatch.notify.config import load_config
 

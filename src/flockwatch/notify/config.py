@@ -3,12 +3,15 @@ and dispatcher settings. See docs/notifications.md and deploy/notify.example.yam
 
 Webhook URLs are secrets: write `url_env: NAME` to read them from the environment
 instead of committing them to the YAML; they are never written to the outbox, logs
-or the API.
+or the API. `${NAME}` (or `$NAME`) in a `url` or a header value is replaced by that
+environment variable; one that is unset or empty is an error naming the receiver and
+the variable (`notify run` refuses to start), never sent as written. `$$` is a `$`.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,6 +27,27 @@ PositiveSeconds = Annotated[float, BeforeValidator(lambda v: parse_duration(v))]
 
 class NotifyConfigError(ValueError):
     """The config file is unusable; the message names the file and the problem."""
+
+
+# `$$`, `${NAME}` or `$NAME`; any other `$` is kept as written.
+_ENV_REFERENCE = re.compile(r"\$(?:(\$)|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_env(text: str, where: str) -> str:
+    """`text` with its environment references replaced; NotifyConfigError naming `where`
+    and the variable if one is unset or empty (os.path.expandvars left it as written,
+    so `Bearer ${TOKEN}` reached the receiver literally)."""
+
+    def value(m: re.Match[str]) -> str:
+        if m.group(1):
+            return "$"
+        name = m.group(2) or m.group(3)
+        found = os.environ.get(name)
+        if not found:
+            raise NotifyConfigError(f"{where}: environment variable {name} is not set")
+        return found
+
+    return _ENV_REFERENCE.sub(value, text) if "$" in text else text
 
 
 class _Strict(BaseModel):
@@ -79,14 +103,26 @@ class ReceiverConfig(_Strict):
 
     def resolve_url(self) -> str:
         if self.url:
-            return self.url
+            return expand_env(self.url, f"receiver {self.name!r}: url")
         value = os.environ.get(self.url_env or "")
         if not value:
             raise NotifyConfigError(f"receiver {self.name!r}: environment variable {self.url_env} is not set")
         return value
 
     def resolve_headers(self) -> dict[str, str]:
-        return {k: os.path.expandvars(v) for k, v in self.headers.items()}
+        return {k: expand_env(v, f"receiver {self.name!r}: header {k}") for k, v in self.headers.items()}
+
+    def secret_problems(self) -> list[str]:
+        """What the URL and each header need from the environment and do not get."""
+        problems = []
+        checks = [self.resolve_url] + [lambda k=k, v=v: expand_env(v, f"receiver {self.name!r}: header {k}")
+                                       for k, v in self.headers.items()]
+        for check in checks:
+            try:
+                check()
+            except NotifyConfigError as exc:
+                problems.append(str(exc))
+        return problems
 
 
 class Backoff(_Strict):
@@ -176,14 +212,9 @@ class NotifyConfig(_Strict):
         return receiver.timeout or self.timeout
 
     def check_secrets(self) -> list[str]:
-        """Problems a dispatcher must not start with (unset url_env variables)."""
-        problems = []
-        for r in self.receivers:
-            try:
-                r.resolve_url()
-            except NotifyConfigError as exc:
-                problems.append(str(exc))
-        return problems
+        """Problems a dispatcher must not start with: unset url_env variables, and unset
+        variables named in a url or a header."""
+        return [problem for r in self.receivers for problem in r.secret_problems()]
 
 
 def _route_receivers(route: RouteConfig) -> list[str]:

@@ -188,10 +188,10 @@ class Dispatcher:
             else:
                 try:
                     url = receiver.cfg.resolve_url()
-                except NotifyConfigError as exc:
+                    headers = {**receiver.cfg.resolve_headers(), "Idempotency-Key": c.notification_id}
+                except NotifyConfigError as exc:  # an unset variable: never sent as written
                     outcome = Outcome("permanent", None, str(exc))
                 else:
-                    headers = {**receiver.cfg.resolve_headers(), "Idempotency-Key": c.notification_id}
                     outcome = await post(session, url, c.payload.encode("utf-8"),
                                          timeout=self.config.timeout_for(receiver.cfg), headers=headers)
         except Exception as exc:  # noqa: BLE001 - never lose the result of a claimed row

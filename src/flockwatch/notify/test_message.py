@@ -54,11 +54,11 @@ async def send_test(config: NotifyConfig, engine: Engine, receiver_name: str, ac
     started = time.time()
     try:
         url = cfg.resolve_url()
-    except NotifyConfigError as exc:
+        headers = {**cfg.resolve_headers(), "Idempotency-Key": nid}
+    except NotifyConfigError as exc:  # an unset variable: never sent as written
         outcome = Outcome("permanent", None, str(exc))
     else:
-        outcome = await post_once(url, rendered.body(), timeout=config.timeout_for(cfg),
-                                  headers={**cfg.resolve_headers(), "Idempotency-Key": nid})
+        outcome = await post_once(url, rendered.body(), timeout=config.timeout_for(cfg), headers=headers)
     status = "delivered" if outcome.kind == "ok" else "failed"
     with engine.begin() as conn:
         oid = insert_message(conn, notification_id=nid, receiver=cfg.name, group_key="test", sequence=0, kind="test",
