@@ -281,6 +281,20 @@ def test_receivers_and_test_notifications(world):
         assert call(base, "POST", "/api/v1/receivers/hook/test", {"author": "ana"})[0] == 503
 
 
+def test_notifications_limit_out_of_range_is_a_400_like_the_alerts_limit(world):
+    # It was clamped silently: ?limit=5000 answered 1000 rows, ?limit=0 or -3 one row.
+    service = world[0]
+    with serve(service) as base:
+        for limit in ("0", "-3", "1001", "99999999999999999999999"):
+            for path in ("/api/v1/notifications", "/api/v1/alerts"):
+                status, body = call(base, "GET", f"{path}?limit={limit}")
+                assert status == 400 and "limit must be 1..1000" in body["error"], (path, limit, body)
+        assert call(base, "GET", "/api/v1/notifications?limit=x") == (400, {"error": "limit must be an integer"})
+        for _ in range(2):
+            assert call(base, "POST", "/api/v1/receivers/hook/test", {"author": "ana"})[0] == 200
+        assert [len(call(base, "GET", f"/api/v1/notifications?limit={n}")[1]["notifications"]) for n in (1, 1000)] == [1, 2]
+
+
 def test_unknown_query_parameters_are_a_400_not_ignored(world):
     # A misspelt filter used to be ignored: the caller got every alert back as if filtered.
     service = world[0]

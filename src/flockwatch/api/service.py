@@ -177,7 +177,9 @@ class AlertService:
 
     def notifications(self, *, status: str | None = None, receiver: str | None = None,
                       limit: int = 100) -> list[dict[str, Any]]:
-        query = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(min(max(1, limit), MAX_LIMIT))
+        if not 1 <= limit <= MAX_LIMIT:  # like list_alerts: a clamped limit answered another question silently
+            raise BadRequest(f"limit must be 1..{MAX_LIMIT}")
+        query = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)
         if status:
             query = query.where(OUTBOX.c.status == status)
         if receiver:
