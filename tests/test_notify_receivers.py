@@ -316,3 +316,58 @@ def test_urls_glued_to_a_word_character_are_defanged_too(type_):
     text = all_text(receiver(type_).render(context([make_alert("k", title="t", summary=hostile)])).payload)
     assert "https://evil" not in text and "http://evil" not in text
     assert "hxxps://evil.example/a" in text and "hxxp://evil.example/c" in text
+
+
+# Agent text that formats in Slack's mrkdwn (which has no backslash escape), and bare
+# domains a chat client turns into links (Slack does it server-side for known TLDs).
+FORMATTING = "*bold* _italic_ ~struck~ `code` ```block``` @everyone"
+PROSE = "e.g. v1.2 config.yaml i.e. Node.js 3.14 post_flood_v2 2*3*4 file.example see-also.xyz1"
+
+
+@pytest.mark.parametrize("type_", CHAT_TYPES)
+def test_agent_markup_shows_literally_and_pings_nobody(type_):
+    alert = make_alert("k", rule="spam.copy_paste", category="spam_cascade", title="Copy_paste cascade",
+                       summary=f"{FORMATTING}\n> quoted line")
+    payload = receiver(type_).render(context([alert])).payload
+    text = all_text(payload)
+    if type_ == "slack":
+        # No backslash escape exists in mrkdwn: the markers become look-alike characters.
+        body = "\n".join(b["text"]["text"] for b in payload["blocks"])
+        for raw in ("*bold*", "_italic_", "~struck~", "`code`", "```"):
+            assert raw not in body, raw
+        assert "\u2217bold\u2217 \u02cditalic\u02cd \u223cstruck\u223c \u02cbcode\u02cb" in body
+        assert "\n\u00ad&gt; quoted line" in body  # a line-start > is a quote in Slack, &gt; too
+        assert "*HIGH*" in body  # our own markup still formats
+    else:
+        plain = text.replace("\\\\", "")  # the markdown targets backslash-escape: shown as written
+        assert FORMATTING.replace("@", "@" + ZWSP) in plain
+        for raw in ("\\\\*bold\\\\*", "\\\\_italic\\\\_", "\\\\~struck\\\\~", "\\\\`code\\\\`"):
+            assert raw in text, raw
+    assert "@everyone" not in text and f"@{ZWSP}everyone" in text
+    # our own values are not rewritten as agent text (the markdown targets escape, which shows them as is)
+    shown = text.replace("\\\\", "")
+    assert "spam.copy_paste" in shown and "spam_cascade" in shown and "Copy_paste cascade" in shown
+
+
+@pytest.mark.parametrize("type_", CHAT_TYPES)
+def test_bare_domains_in_agent_text_are_defanged_and_prose_is_not(type_):
+    alert = make_alert("k", rule="spam.vote", title="Votes bought via wallet.app",
+                       summary=f"visit evil.com or Evil.COM/path?x=1, mail x@phish.co.uk, hxxps://cdn.evil.zip/a. {PROSE}")
+    text = all_text(receiver(type_).render(context([alert])).payload).replace("\\\\", "")
+    for defanged in ("evil[.]com or", "Evil[.]COM/path", "x@" + ZWSP + "phish[.]co[.]uk", "hxxps://cdn[.]evil[.]zip/a."):
+        assert defanged in text, (type_, defanged)
+    assert PROSE in text, type_
+    assert "evil.com" not in text.lower() and "evil.zip" not in text
+    # our own: the rule id, the rule title and the link to the alert API are untouched
+    assert "spam.vote" in text and "Votes bought via wallet.app" in text
+    assert "https://fw.example/api/v1/alerts/" in text
+
+
+def test_defang_hosts_rule():
+    from flockwatch.notify.receivers.text import defang_hosts
+
+    assert defang_hosts("evil.com evil.com/p www.evil.co.uk. пример.рф evil.xn--p1ai setup.py") == (
+        "evil[.]com evil[.]com/p www[.]evil[.]co[.]uk. пример[.]рф evil[.]xn--p1ai setup[.]py")
+    for keep in ("e.g.", "v1.2.3", "config.yaml", "a.b", "3.14", "Node.js", "file.example", "x.localhost",
+                 "snake_case.com_x", "end.", ".com", "a..com"):
+        assert defang_hosts(keep) == keep, keep

@@ -4,7 +4,10 @@ Every `{{ value }}` is passed through the receiver's escaper (Jinja's `finalize`
 so text written by agents can never become markup, a mention or a link, whatever
 the template author writes. Only text flockwatch builds itself (links to the API)
 is marked `Trusted` and printed as is; the `bold`, `italic` and `link` filters
-produce the target's markup around escaped text.
+produce the target's markup around escaped text. Values the rule packs and
+flockwatch wrote (rule ids and titles, categories, times) are marked `Own`: escaped
+too, but not rewritten as agent text is (look-alike characters in Slack, defanged
+bare domains). Every value not marked is agent text.
 
 A template that fails to render is an error you can see, never a dropped message:
 the caller gets the error, counts it, logs it and sends a plain fallback message.
@@ -30,20 +33,43 @@ class Trusted(str):
     """Text built by flockwatch (not by agents): printed without escaping."""
 
 
+class Own(str):
+    """A value flockwatch or the operator wrote (rule ids and titles, categories, times):
+    escaped for the target like any value, but not rewritten as agent text is (look-alike
+    characters, defanged domains). Any value not marked is treated as agent text."""
+
+
 @dataclass(frozen=True)
 class Markup:
     """How one target writes escaped text, emphasis and links."""
 
-    escape: Callable[[str], str]
+    escape: Callable[[str], str]  # agent text, and any value not marked Own
     bold: Callable[[str], str]
     italic: Callable[[str], str]
     link: Callable[[str, str], str]  # (url, already-escaped label) -> markup
+    escape_own: Callable[[str], str] | None = None  # Own values; default: `escape`
+
+    def escape_value(self, value: object) -> str:
+        if isinstance(value, Trusted):
+            return value
+        if isinstance(value, Own) and self.escape_own is not None:
+            return self.escape_own(value)
+        return self.escape(str(value))
 
 
-def markdown_markup(escape: Callable[[str], str], italic: str = "_") -> Markup:
+def markdown_markup(escape: Callable[[str], str], italic: str = "_",
+                    escape_own: Callable[[str], str] | None = None) -> Markup:
     """Markup for the markdown chat targets: **bold**, _italic_ (or *italic*), [label](url)."""
     return Markup(escape=escape, bold=lambda s: f"**{s}**", italic=lambda s: f"{italic}{s}{italic}",
-                  link=lambda url, label: f"[{label}]({url})")
+                  link=lambda url, label: f"[{label}]({url})", escape_own=escape_own)
+
+
+def _format(fmt: Any, *args: Any, **kwargs: Any) -> str:
+    """Jinja's `format`, keeping a result built only from Own parts Own (the default
+    template's `"%s · %s"|own|format(a.category, a.rule)`); anything else is agent text."""
+    text = str(fmt) % (kwargs or args)
+    parts = [fmt, *args, *kwargs.values()]
+    return Own(text) if all(isinstance(p, Own) or not isinstance(p, str) for p in parts) else text
 
 
 def safe_url(url: str) -> str:
@@ -52,8 +78,7 @@ def safe_url(url: str) -> str:
 
 
 def make_environment(markup: Markup) -> ImmutableSandboxedEnvironment:
-    def esc(value: Any) -> str:
-        return value if isinstance(value, Trusted) else markup.escape(str(value))
+    esc = markup.escape_value
 
     def finalize(value: Any) -> str:
         return esc("" if value is None else value)
@@ -67,6 +92,8 @@ def make_environment(markup: Markup) -> ImmutableSandboxedEnvironment:
     env.filters["link"] = lambda label, url: Trusted(markup.link(safe_url(str(url)), esc(label)))
     env.filters["truncate_text"] = lambda s, n=120: (s if len(str(s)) <= n else str(s)[: n - 1] + "…")
     env.filters["trusted"] = Trusted  # for operators' own constants; never for alert fields
+    env.filters["own"] = Own  # the same, escaped for the target; never for alert fields
+    env.filters["format"] = _format
     return env
 
 
@@ -80,7 +107,7 @@ DEFAULT_TEXT = """\
 {% for a in alerts %}
 {{ a.severity|upper|bold }} {{ a.title }} ({{ a.change }})
 {{ a.summary }}
-{{ ("%s · %s · %d events · %d agents · last %s"|format(a.category, a.rule, a.count, a.agent_count, a.last_ts))|italic }}{% if a.url %} · {{ "details"|link(a.url) }}{% endif %}
+{{ ("%s · %s · %d events · %d agents · last %s"|own|format(a.category, a.rule, a.count, a.agent_count, a.last_ts))|italic }}{% if a.url %} · {{ "details"|link(a.url) }}{% endif %}
 
 {% endfor %}
 {% if truncated %}… and {{ truncated }} more alert(s) in this group.
@@ -90,24 +117,26 @@ DEFAULT_TEXT = """\
 def alert_context(alert: Alert, status: str, change: str, external_url: str | None) -> dict[str, Any]:
     """What a template sees of one alert: every agent-written string redacted."""
     url = Trusted(f"{external_url.rstrip('/')}/api/v1/alerts/{alert.fingerprint}") if external_url else None
+    # Own: what the rule pack or flockwatch wrote. The summary (a rule template filled
+    # with agent text), agent and event ids and evidence are agent text.
     return {
-        "fingerprint": alert.fingerprint,
-        "alert_id": alert.alert_id,
-        "rule": alert.rule_id,
-        "pack": alert.pack,
-        "category": alert.category,
-        "severity": alert.severity,
-        "status": status,
-        "change": change,
-        "title": redact(alert.title),
+        "fingerprint": Own(alert.fingerprint),
+        "alert_id": Own(alert.alert_id),
+        "rule": Own(alert.rule_id),
+        "pack": Own(alert.pack),
+        "category": Own(alert.category),
+        "severity": Own(alert.severity),
+        "status": Own(status),
+        "change": Own(change),
+        "title": Own(redact(alert.title)),
         "summary": redact(alert.summary),
-        "tags": list(alert.tags),
+        "tags": [Own(t) for t in alert.tags],
         "count": alert.count,
         "agent_count": len(alert.agent_ids),
         "agents": [redact(a) for a in alert.agent_ids[:MAX_LISTED_IDS]],
         "event_ids": [redact(e) for e in alert.event_ids[:MAX_LISTED_IDS]],
-        "first_ts": alert.first_ts,
-        "last_ts": alert.last_ts,
+        "first_ts": Own(alert.first_ts),
+        "last_ts": Own(alert.last_ts),
         "evidence": redact_data(alert.evidence),
         "url": url,
     }
@@ -128,13 +157,13 @@ def message_context(*, notification_id: str, receiver: str, kind: str, group_key
     ordered = firing + resolved
     shown = ordered[:max_alerts]
     return {
-        "notification_id": notification_id,
-        "receiver": receiver,
-        "kind": kind,
-        "status": "firing" if firing else "resolved",
-        "group": {
-            "key": group_key, "labels": dict(group_labels), "sequence": sequence,
-            "title": redact(group_title(group_labels, ordered)),
+        "notification_id": Own(notification_id),
+        "receiver": Own(receiver),
+        "kind": Own(kind),
+        "status": Own("firing" if firing else "resolved"),
+        "group": {  # the group's labels and title come from the rules (rule, pack, category, severity)
+            "key": Own(group_key), "labels": {k: Own(v) if isinstance(v, str) else v for k, v in group_labels.items()},
+            "sequence": sequence, "title": Own(redact(group_title(group_labels, ordered))),
         },
         "alerts": shown,
         "firing": [a for a in shown if a["status"] != "resolved"],

@@ -64,6 +64,9 @@ class ReceiverType:
             self.text_template = env.from_string(cfg.template.text or DEFAULT_TEXT)
         except jinja2.TemplateSyntaxError as exc:
             raise NotifyConfigError(f"receiver {cfg.name!r}: template syntax error line {exc.lineno}: {exc.message}") from None
+        # Load what the escaper loads lazily (the TLD list, ~0.1 s of pure Python) now, at
+        # startup: inside a dispatcher pass it would hold the GIL while requests are in flight.
+        self.markup.escape("flockwatch.example.com")
 
     def render(self, context: dict[str, Any]) -> Rendered:
         error = None
@@ -80,7 +83,7 @@ class ReceiverType:
 
     def fallback(self, context: dict[str, Any], error: str) -> tuple[str, str]:
         """A plain message from the same data, escaped the same way: sent when the template fails."""
-        esc = self.markup.escape
+        esc = self.markup.escape_value  # Own values (rule title, rule id) stay as written
         counts = context["counts"]
         title = f"[{context['status'].upper()}] {esc(context['group']['title'])}"
         lines = [

@@ -14,13 +14,15 @@ from flockwatch.notify.receivers.base import ReceiverType, color_of, register
 from flockwatch.notify.receivers.text import markdown_escaper
 from flockwatch.notify.templates import markdown_markup
 
-escape = markdown_escaper("\\*_~`|<>[]()#")
+SPECIALS = "\\*_~`|<>[]()#"
+escape = markdown_escaper(SPECIALS)
+escape_own = markdown_escaper(SPECIALS, agent=False)
 
 
 @register
 class Discord(ReceiverType):
     name = "discord"
-    markup = markdown_markup(escape, italic="*")
+    markup = markdown_markup(escape, italic="*", escape_own=escape_own)
     title_limit = 256
     text_limit = 4096
 

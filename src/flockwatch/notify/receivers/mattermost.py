@@ -13,13 +13,15 @@ from flockwatch.notify.receivers.base import ReceiverType, register
 from flockwatch.notify.receivers.text import markdown_escaper
 from flockwatch.notify.templates import markdown_markup
 
-escape = markdown_escaper("\\*_~`[]()<>#|!")
+SPECIALS = "\\*_~`[]()<>#|!"
+escape = markdown_escaper(SPECIALS)
+escape_own = markdown_escaper(SPECIALS, agent=False)
 
 
 @register
 class Mattermost(ReceiverType):
     name = "mattermost"
-    markup = markdown_markup(escape)
+    markup = markdown_markup(escape, escape_own=escape_own)
     title_limit = 300
     text_limit = 16000
 

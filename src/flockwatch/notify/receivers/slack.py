@@ -1,25 +1,46 @@
 """Slack incoming webhook: Block Kit sections in mrkdwn.
 
 Slack reads `<...>` as mentions (`<!channel>`, `<@U123>`) and links (`<url|text>`),
-so `&`, `<` and `>` in agent text become entities; bare `@here` gets a zero-width
-space. Limits: a section's text is at most 3,000 characters, a message at most 50
+so `&`, `<` and `>` in every value become entities; bare `@here` gets a zero-width
+space. mrkdwn has no escape character, so in agent text a formatting character that
+could format (`*bold*`, `_italic_`, `~struck~`, a backtick; not one between two letters
+or digits, as in `snake_case`, which Slack never formats) becomes a look-alike (`∗ ˍ ∼ ˋ`),
+a `>` starting a line (a quote) gets an invisible soft hyphen before it, and bare
+domains are defanged (`evil[.]com`). Limits: a section's text is at most 3,000 characters, a message at most 50
 blocks, and Slack truncates `text` past 40,000 characters.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flockwatch.notify.receivers.base import ReceiverType, register
-from flockwatch.notify.receivers.text import break_mentions, defang_urls, strip_controls
+from flockwatch.notify.receivers.text import break_mentions, defang_hosts, defang_urls, strip_controls
 from flockwatch.notify.templates import Markup
 
 SECTION_LIMIT = 3000
 
+# The look-alikes the jsx-slack library's <Escape> uses, for the markers and their fullwidth forms.
+_LOOK_ALIKE = {"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02cb",
+               "\uff0a": "\ufe61", "\uff3f": "\u2e0f", "\uff40": "\u02cb"}
+_MARKER = re.compile(r"[`\uff0a\uff3f\uff40]|(?<![^\W_])[*_~]|[*_~](?![^\W_])")
+_QUOTE = re.compile(r"(?m)^(\s*)&gt;")
+
+
+def _entities(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_own(text: str) -> str:
+    """Our own values (rule ids and titles, categories): entities and mentions only."""
+    return break_mentions(_entities(defang_urls(strip_controls(text))))
+
 
 def escape(text: str) -> str:
-    text = defang_urls(strip_controls(text))
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Agent text: shown as written, formatting nothing, linking nothing, pinging nobody."""
+    text = _entities(defang_hosts(defang_urls(strip_controls(text))))
+    text = _QUOTE.sub("\\1\u00ad&gt;", _MARKER.sub(lambda m: _LOOK_ALIKE[m.group(0)], text))
     return break_mentions(text)
 
 
@@ -50,6 +71,7 @@ class Slack(ReceiverType):
     name = "slack"
     markup = Markup(
         escape=escape,
+        escape_own=escape_own,
         bold=lambda s: f"*{s}*",
         italic=lambda s: f"_{s}_",
         link=lambda url, label: f"<{url}|{label}>",

@@ -17,16 +17,21 @@ from flockwatch.notify.templates import markdown_markup
 
 CARD_BYTES = 24 * 1024
 
-escape = markdown_escaper(
-    "\\*_~`[]()>#",
-    extra=lambda text: text.replace("<", "<" + ZWSP).replace("{{", "{" + ZWSP + "{"),  # <at> mentions, {{DATE()}}
-)
+SPECIALS = "\\*_~`[]()>#"
+
+
+def _break_tags_and_functions(text: str) -> str:
+    return text.replace("<", "<" + ZWSP).replace("{{", "{" + ZWSP + "{")  # <at> mentions, {{DATE()}}
+
+
+escape = markdown_escaper(SPECIALS, extra=_break_tags_and_functions)
+escape_own = markdown_escaper(SPECIALS, extra=_break_tags_and_functions, agent=False)
 
 
 @register
 class Teams(ReceiverType):
     name = "teams"
-    markup = markdown_markup(escape)
+    markup = markdown_markup(escape, escape_own=escape_own)
     title_limit = 400
     text_limit = 20000
 

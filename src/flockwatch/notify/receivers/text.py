@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 from flockwatch.alerts.redact import redact
 
@@ -22,8 +23,9 @@ ZWSP = "\u200b"
 # make two agent names look identical or hide text: zero-width space/non-joiner/joiner,
 # the word joiner and the other format characters of U+2060..U+206F, the BOM used as a
 # zero-width no-break space, and the TAG block, which can carry a whole hidden sentence
-# (e.g. instructions to an LLM bot reading the channel).
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+# (e.g. instructions to an LLM bot reading the channel). The soft hyphen too: invisible
+# unless a line breaks there, it split `evil\u00ad.com` away from the bare-domain check.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff"
                        r"\U000e0000-\U000e007f]")
 # Line and paragraph separators become newlines rather than being dropped or turned into
 # spaces: chat clients (JavaScript) may break lines there, so the markdown escapers must see
@@ -34,6 +36,11 @@ _MENTION = re.compile(r"@(?=\S)")
 # still links in the chat clients.
 _URL_SCHEME = re.compile(r"(h)(tt)(ps?)(:/{2})", re.IGNORECASE)
 _PARTIAL_ENTITY = re.compile(r"&#?[A-Za-z0-9]{0,8}$")
+# A hostname: two or more labels of letters, digits (any script) and inner hyphens, not
+# glued to a word character, hyphen or underscore on either side (`snake_case.com_x`,
+# `a-b.com` inside `x-a-b.com`). Whether it is a domain is the last label's business.
+_LABEL = r"[^\W_]+(?:-+[^\W_]+)*"
+_HOSTNAME = re.compile(rf"(?<![\w-])(?:{_LABEL}\.)+({_LABEL})(?![\w-])")
 
 
 def strip_controls(text: str) -> str:
@@ -54,6 +61,32 @@ def break_mentions(text: str) -> str:
 def defang_urls(text: str) -> str:
     """`https://evil` -> `hxxps://evil`: still readable, never a clickable or unfurled link."""
     return _URL_SCHEME.sub(lambda m: "hxx" + m.group(3) + m.group(4), text)
+
+
+@lru_cache(maxsize=4096)
+def is_tld(label: str) -> bool:
+    """A top-level domain of the Public Suffix List's ICANN section (the snapshot the
+    publicsuffixlist package ships; it never fetches one): `com`, `zip`, `py`, `рф`,
+    `xn--p1ai`, not `yaml`, `js`, `example` or `localhost`."""
+    return _public_suffixes().publicsuffix("x." + label.lower(), accept_unknown=False) is not None
+
+
+@lru_cache(maxsize=1)
+def _public_suffixes():  # type: ignore[no-untyped-def]
+    from publicsuffixlist import PublicSuffixList  # ~0.1 s to parse: loaded on the first message
+
+    return PublicSuffixList(only_icann=True)
+
+
+def defang_hosts(text: str) -> str:
+    """`evil.com/x` -> `evil[.]com/x`: a bare domain (no scheme, which `defang_urls`
+    handles, or after one) that a chat client would link or preview, still readable. Only
+    names whose last label is a real top-level domain: prose (`e.g.`, `v1.2`, `3.14`) and
+    file names (`config.yaml`, `Node.js`) stay as written, except those whose extension
+    is a TLD too (`setup.py`, `notes.zip`), which are domains a client links as well."""
+    if "." not in text:
+        return text
+    return _HOSTNAME.sub(lambda m: m.group(0).replace(".", "[.]") if is_tld(m.group(1)) else m.group(0), text)
 
 
 def backslash_escape(text: str, specials: str) -> str:
@@ -83,12 +116,17 @@ def truncate(text: str, limit: int, marker: str = "\n…") -> str:
 _LIST_MARKER = re.compile(r"(?m)^(\s*)([-+=]|\d+\.)(?=\s|$)")
 
 
-def markdown_escaper(specials: str, extra: Callable[[str], str] | None = None) -> Callable[[str], str]:
+def markdown_escaper(specials: str, extra: Callable[[str], str] | None = None, *,
+                     agent: bool = True) -> Callable[[str], str]:
     """An escaper for a markdown dialect: controls stripped, URLs defanged, `specials`
-    backslash-escaped, list/heading markers at line start escaped, mentions broken."""
+    backslash-escaped, list/heading markers at line start escaped, mentions broken; for
+    agent text (`agent`, the default) bare domains defanged as well."""
 
     def escape(text: str) -> str:
-        text = backslash_escape(defang_urls(strip_controls(text)), specials)
+        text = defang_urls(strip_controls(text))
+        if agent:
+            text = defang_hosts(text)
+        text = backslash_escape(text, specials)
         text = _LIST_MARKER.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
         if extra is not None:
             text = extra(text)
