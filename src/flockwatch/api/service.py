@@ -5,6 +5,7 @@ notifications. Every agent-written string leaving here is redacted."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
@@ -19,6 +20,7 @@ from flockwatch.store.alert_store import record_to_alert
 from flockwatch.store.database import create_tables, make_engine
 from flockwatch.store.lifecycle import STATUSES, AlertNotFound, history, transition
 from flockwatch.store.notify_tables import AlertHistoryRecord, NotifyAttempt, NotifyOutbox, NotifyOutboxAlert
+from flockwatch.store.queries import rule_filter, tag_filter
 from flockwatch.store.silences import SilenceStore
 from flockwatch.store.tables import AlertRecord
 
@@ -95,22 +97,44 @@ class AlertService:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
         if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
             raise BadRequest(f"limit must be 1..{MAX_LIMIT} and offset 0..{MAX_OFFSET}")
+        if tag and "\x00" in tag:  # the API refuses it up front; no stored tag can be matched by one
+            raise BadRequest("NUL characters are not allowed")
         query = select(AlertRecord).order_by(AlertRecord.last_ts.desc(), AlertRecord.fingerprint)
         for column, value in (("status", status), ("category", category), ("severity", severity), ("pack", pack)):
             if value:
                 query = query.where(getattr(AlertRecord, column) == value)
-        if rule and not any(ch in rule for ch in "*?["):
-            query = query.where(AlertRecord.rule_id == rule)
         if since:
             query = query.where(AlertRecord.last_ts >= _since(since))
-        needs_python_filter = bool(tag or (rule and any(ch in rule for ch in "*?[")))
-        if not needs_python_filter:
-            query = query.limit(limit).offset(offset)
+        dialect = self.engine.dialect.name
+        # `rule` and `tag` are filtered by the database; `recheck` is the exact Python
+        # predicate for the few rows SQL can only narrow down (a glob's [classes], a tag
+        # list holding an escaped NUL), applied to the rows the query returns.
+        checks: list[Callable[[AlertRecord], bool]] = []
+        if rule:
+            condition, exact = rule_filter(rule, dialect)
+            query = query.where(condition)
+            if not exact:
+                checks.append(lambda r: fnmatchcase(r.rule_id, rule))
+        if tag:
+            query = query.where(tag_filter(tag, dialect))
+            checks.append(lambda r: tag in (r.tags or []))
         with Session(self.engine) as session:
-            rows = list(session.execute(query).scalars())
-        if needs_python_filter:
-            rows = [r for r in rows if (not tag or tag in (r.tags or []))
-                    and (not rule or fnmatchcase(r.rule_id, rule))][offset: offset + limit]
+            if not checks:
+                rows = list(session.execute(query.limit(limit).offset(offset)).scalars())
+            else:
+                rows = []
+                skip = offset
+                # Streamed in pages of the size asked for: the SQL filter is exact for
+                # almost every row, so the first page is nearly always the only one read.
+                for row in session.execute(query.execution_options(yield_per=limit + 1)).scalars():
+                    if not all(check(row) for check in checks):
+                        continue
+                    if skip:
+                        skip -= 1
+                        continue
+                    rows.append(row)
+                    if len(rows) == limit:
+                        break
         return [self._alert_summary(r) for r in rows]
 
     def resolve_ref(self, ref: str) -> str:
