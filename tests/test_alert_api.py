@@ -104,7 +104,8 @@ def test_alerts_list_show_ack_resolve(world):
             assert {a["rule_id"] for a in call(base, "GET", "/api/v1/alerts" + query)[1]["alerts"]} == rules, query
         assert call(base, "GET", "/api/v1/alerts?status=sleeping")[0] == 400
         assert call(base, "GET", "/api/v1/alerts?limit=x")[0] == 400
-        assert call(base, "GET", "/api/v1/alerts?offset=3")[1] == {"alerts": [], "count": 0}  # past the last page
+        assert call(base, "GET", "/api/v1/alerts?offset=3")[1] == {  # past the last page
+            "alerts": [], "returned": 0, "count": 0, "has_more": False}
         for offset in ("9223372036854775808", "99999999999999999999999"):  # beyond SQL's 64-bit integers
             assert call(base, "GET", "/api/v1/alerts?offset=" + offset)[0] == 400
 
@@ -382,7 +383,8 @@ def test_api_serve_command(tmp_path):
                 time.sleep(0.1)
         assert status == 200 and body["status"] == "ok"
         assert call(base, "GET", "/api/v1/alerts")[0] == 401
-        assert call(base, "GET", "/api/v1/alerts", token="t0ken") == (200, {"alerts": [], "count": 0})
+        assert call(base, "GET", "/api/v1/alerts", token="t0ken") == (
+            200, {"alerts": [], "returned": 0, "count": 0, "has_more": False})
         assert call(base, "GET", "/openapi.json")[1]["openapi"].startswith("3.1")
     finally:
         proc.terminate()

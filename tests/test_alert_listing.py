@@ -131,3 +131,38 @@ def test_tag_and_glob_filters_read_only_the_page_from_the_database(store):
             assert len(loaded) <= 6, (filters, len(loaded))
     finally:
         event.remove(AlertRecord, "load", count)
+
+
+# -- over HTTP -------------------------------------------------------------------------
+
+def _api(store: AlertStore):
+    from test_alert_api import serve
+
+    return serve(AlertService(engine=store.engine))
+
+
+def _get(base: str, query: str = ""):
+    from test_alert_api import call
+
+    return call(base, "GET", "/api/v1/alerts" + query)
+
+
+def test_the_listing_says_how_many_it_returned_and_whether_more_follow(store):
+    # `count` is the number of alerts in this response, and integrators read it as the
+    # number of matching alerts. `returned` says what it is; `has_more` answers the
+    # question they were really asking; `count` stays, documented, for existing clients.
+    store.upsert([make_alert(f"k{i}", last=f"2026-01-30T12:0{i}:00.000Z") for i in range(5)])
+    with _api(store) as base:
+        status, body = _get(base, "?limit=2")
+        assert status == 200 and len(body["alerts"]) == 2
+        assert (body["returned"], body["count"], body["has_more"]) == (2, 2, True)
+        status, body = _get(base, "?limit=5")
+        assert (body["returned"], body["count"], body["has_more"]) == (5, 5, False)
+        status, body = _get(base, "?limit=2&offset=4")
+        assert (body["returned"], body["count"], body["has_more"]) == (1, 1, False)
+        status, body = _get(base, "?tag=x&limit=4&offset=1")  # a filter SQL narrows and Python re-checks
+        assert (body["returned"], body["has_more"]) == (4, False)
+        status, body = _get(base, "?tag=x&limit=3&offset=1")
+        assert (body["returned"], body["has_more"]) == (3, True)
+        status, body = _get(base, "?tag=nope")
+        assert (body["alerts"], body["returned"], body["count"], body["has_more"]) == ([], 0, 0, False)

@@ -93,21 +93,30 @@ class AlertService:
     def list_alerts(self, *, status: str | None = None, category: str | None = None, severity: str | None = None,
                     rule: str | None = None, pack: str | None = None, tag: str | None = None,
                     since: str | None = None, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        return self.list_page(status=status, category=category, severity=severity, rule=rule, pack=pack, tag=tag,
+                              since=since, limit=limit, offset=offset)["alerts"]
+
+    def list_page(self, *, status: str | None = None, category: str | None = None, severity: str | None = None,
+                  rule: str | None = None, pack: str | None = None, tag: str | None = None,
+                  since: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        """One page of alerts, most recent activity first (last_ts, then fingerprint):
+        {"alerts", "has_more"}."""
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
         if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
             raise BadRequest(f"limit must be 1..{MAX_LIMIT} and offset 0..{MAX_OFFSET}")
         if tag and "\x00" in tag:  # the API refuses it up front; no stored tag can be matched by one
             raise BadRequest("NUL characters are not allowed")
+        since_ts = _since(since) if since else None
         query = select(AlertRecord).order_by(AlertRecord.last_ts.desc(), AlertRecord.fingerprint)
         for column, value in (("status", status), ("category", category), ("severity", severity), ("pack", pack)):
             if value:
                 query = query.where(getattr(AlertRecord, column) == value)
-        if since:
-            query = query.where(AlertRecord.last_ts >= _since(since))
+        if since_ts:
+            query = query.where(AlertRecord.last_ts >= since_ts)
         dialect = self.engine.dialect.name
-        # `rule` and `tag` are filtered by the database; `recheck` is the exact Python
-        # predicate for the few rows SQL can only narrow down (a glob's [classes], a tag
+        # `rule` and `tag` are filtered by the database; `checks` are the exact Python
+        # predicates for the few rows SQL can only narrow down (a glob's [classes], a tag
         # list holding an escaped NUL), applied to the rows the query returns.
         checks: list[Callable[[AlertRecord], bool]] = []
         if rule:
@@ -118,24 +127,30 @@ class AlertService:
         if tag:
             query = query.where(tag_filter(tag, dialect))
             checks.append(lambda r: tag in (r.tags or []))
+        want = limit + 1  # one more than the page tells whether another page follows
         with Session(self.engine) as session:
             if not checks:
-                rows = list(session.execute(query.limit(limit).offset(offset)).scalars())
+                rows = list(session.execute(query.limit(want).offset(offset)).scalars())
             else:
                 rows = []
                 skip = offset
                 # Streamed in pages of the size asked for: the SQL filter is exact for
                 # almost every row, so the first page is nearly always the only one read.
-                for row in session.execute(query.execution_options(yield_per=limit + 1)).scalars():
+                for row in session.execute(query.execution_options(yield_per=want)).scalars():
                     if not all(check(row) for check in checks):
                         continue
                     if skip:
                         skip -= 1
                         continue
                     rows.append(row)
-                    if len(rows) == limit:
+                    if len(rows) == want:
                         break
-        return [self._alert_summary(r) for r in rows]
+            has_more = len(rows) > limit
+            rows = rows[:limit]
+            return {
+                "alerts": [self._alert_summary(r) for r in rows],
+                "has_more": has_more,
+            }
 
     def resolve_ref(self, ref: str) -> str:
         """A fingerprint, an alert id, or a unique prefix of either (at least 6 characters)."""
