@@ -105,7 +105,7 @@ def test_alerts_list_show_ack_resolve(world):
         assert call(base, "GET", "/api/v1/alerts?status=sleeping")[0] == 400
         assert call(base, "GET", "/api/v1/alerts?limit=x")[0] == 400
         assert call(base, "GET", "/api/v1/alerts?offset=3")[1] == {  # past the last page
-            "alerts": [], "returned": 0, "count": 0, "has_more": False}
+            "alerts": [], "returned": 0, "count": 0, "has_more": False, "next": None}
         for offset in ("9223372036854775808", "99999999999999999999999"):  # beyond SQL's 64-bit integers
             assert call(base, "GET", "/api/v1/alerts?offset=" + offset)[0] == 400
 
@@ -384,7 +384,7 @@ def test_api_serve_command(tmp_path):
         assert status == 200 and body["status"] == "ok"
         assert call(base, "GET", "/api/v1/alerts")[0] == 401
         assert call(base, "GET", "/api/v1/alerts", token="t0ken") == (
-            200, {"alerts": [], "returned": 0, "count": 0, "has_more": False})
+            200, {"alerts": [], "returned": 0, "count": 0, "has_more": False, "next": None})
         assert call(base, "GET", "/openapi.json")[1]["openapi"].startswith("3.1")
     finally:
         proc.terminate()

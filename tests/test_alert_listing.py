@@ -166,3 +166,116 @@ def test_the_listing_says_how_many_it_returned_and_whether_more_follow(store):
         assert (body["returned"], body["has_more"]) == (3, True)
         status, body = _get(base, "?tag=nope")
         assert (body["alerts"], body["returned"], body["count"], body["has_more"]) == ([], 0, 0, False)
+
+
+def _grow(store: AlertStore, key: str, rule: str, last: str) -> None:
+    store.upsert([make_alert(key, rule=rule, events=[f"{key}-e1", f"{key}-{last}"], last=last)])
+
+
+def _keys(page: dict) -> list[str]:
+    return [a["summary"].split()[-1] for a in page["alerts"]]  # make_alert's summary is "s <key>"
+
+
+def test_offset_pages_repeat_and_skip_an_alert_that_grows_meanwhile(store):
+    # Why offsets are not the way to page a live store: the worker upserts an incident
+    # by fingerprint and its last_ts moves forward as it grows, so it jumps to the front
+    # of "newest activity first" and every row it jumped over shifts by one.
+    for i in range(7):
+        store.upsert([make_alert(f"k{i}", rule="walk.offset", last=f"2026-01-30T12:0{i}:00.000Z")])
+    seen: list[str] = []
+    with _api(store) as base:
+        seen += _keys(_get(base, "?rule=walk.offset&limit=2")[1])
+        assert seen == ["k6", "k5"]
+        _grow(store, "k1", "walk.offset", "2026-01-30T12:10:00.000Z")
+        for offset in (2, 4, 6):
+            seen += _keys(_get(base, f"?rule=walk.offset&limit=2&offset={offset}")[1])
+    assert seen == ["k6", "k5", "k5", "k4", "k3", "k2", "k0"]  # k5 twice, k1 never
+
+
+def test_a_cursor_walk_returns_each_alert_at_most_once(store):
+    # Keyset paging continues after the last row's sort key (last_ts, then fingerprint),
+    # wherever rows move meanwhile. An alert can only move forward (last_ts never goes
+    # back), so none is returned twice; one that keeps still is returned exactly once;
+    # one that grows past the cursor is behind it: not in this walk, at the front of the
+    # next (the documented limit, which `order=changes` does not have).
+    for i in range(7):
+        store.upsert([make_alert(f"k{i}", rule="walk.cursor", last=f"2026-01-30T12:0{i}:00.000Z")])
+    with _api(store) as base:
+        status, page = _get(base, "?rule=walk.cursor&limit=2")
+        assert status == 200 and _keys(page) == ["k6", "k5"] and page["has_more"] and page["next"]
+        seen = _keys(page)
+        _grow(store, "k1", "walk.cursor", "2026-01-30T12:10:00.000Z")  # ahead of the cursor -> behind it
+        _grow(store, "k5", "walk.cursor", "2026-01-30T12:11:00.000Z")  # already returned -> not again
+        _grow(store, "k0", "walk.cursor", "2026-01-30T12:00:30.000Z")  # grows but stays ahead: returned once
+        pages = 1
+        while page["has_more"]:
+            status, page = _get(base, f"?rule=walk.cursor&limit=2&cursor={page['next']}")
+            assert status == 200, page
+            seen += _keys(page)
+            pages += 1
+        assert page["next"] is None
+        assert seen == ["k6", "k5", "k4", "k3", "k2", "k0"] and pages == 3
+        # `cursor` alone continues too (with the same filters), and a new walk starts
+        # with what moved.
+        assert _keys(_get(base, "?rule=walk.cursor&limit=3")[1]) == ["k5", "k1", "k6"]
+        # Ties on last_ts are broken by fingerprint, so a page boundary inside a tie
+        # neither repeats nor drops a row.
+        for i in range(9):
+            store.upsert([make_alert(f"t{i}", rule="walk.tie", last="2026-01-30T13:00:00.000Z")])
+        everything = _keys(_get(base, "?rule=walk.tie&limit=100")[1])
+        walked, cursor = [], ""
+        while True:
+            page = _get(base, f"?rule=walk.tie&limit=4&cursor={cursor}")[1]
+            walked += _keys(page)
+            if not page["has_more"]:
+                break
+            cursor = page["next"]
+        assert walked == everything and len(set(walked)) == 9
+
+
+def test_cursor_pages_equal_offset_pages_on_a_store_that_keeps_still(store):
+    store.upsert(tricky_alerts(120))
+    service = AlertService(engine=store.engine)
+    for filters in ({}, {"tag": "dm"}, {"rule": "*[%_]*"}, {"rule": "a*"}, {"since": "2026-01-30T12:20:00Z"}):
+        want = _walk(service, 7, **filters)
+        got, cursor = [], None
+        while True:
+            page = service.list_page(limit=7, cursor=cursor, **filters)
+            got += [a["fingerprint"] for a in page["alerts"]]
+            if not page["has_more"]:
+                break
+            cursor = page["next"]
+        assert got == want, filters
+
+
+def test_a_bad_cursor_is_a_400(store):
+    import base64
+    import json
+
+    store.upsert([make_alert(f"k{i}", last=f"2026-01-30T12:0{i}:00.000Z") for i in range(3)])
+
+    def b64(obj) -> str:
+        raw = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    with _api(store) as base:
+        good = _get(base, "?limit=1")[1]["next"]
+        assert _get(base, f"?limit=1&cursor={good}")[0] == 200
+        assert _get(base, "?limit=1&cursor=")[0] == 200  # empty: the first page
+        decoded = json.loads(base64.urlsafe_b64decode(good + "=" * (-len(good) % 4)))
+        bad = ["x", "!!!!", "%25%25", b64(b"not json"), b64([1, 2]), b64({}), b64({**decoded, "v": 99}),
+               b64({**decoded, "k": "2026"}), b64({**decoded, "k": [1, 2]}), b64({**decoded, "k": ["a"]}),
+               b64({**decoded, "k": ["2026-01-30T12:00:00.000Z", "f\u0000"]}), b64({**decoded, "k": ["9" * 500, "f"]}),
+               b64({**decoded, "o": "sideways"}), "A" * 5000, good[:-3]]
+        for cursor in bad:
+            status, body = _get(base, f"?limit=1&cursor={cursor}")
+            assert status == 400 and "cursor" in body["error"], (cursor, status, body)
+        # The same filters must come with the cursor: without them the walk would go on
+        # over other alerts without a word.
+        status, body = _get(base, f"?limit=1&severity=high&cursor={good}")
+        assert status == 400 and "filters" in body["error"]
+        filtered = _get(base, "?limit=1&severity=high")[1]["next"]
+        assert _get(base, f"?limit=1&cursor={filtered}")[0] == 400
+        assert _get(base, f"?limit=1&severity=high&cursor={filtered}")[0] == 200
+        status, body = _get(base, f"?limit=1&offset=1&cursor={good}")
+        assert status == 400 and "offset" in body["error"]

@@ -4,6 +4,9 @@ notifications. Every agent-written string leaving here is redacted."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -82,6 +85,49 @@ def _since(value: str) -> str:
         raise BadRequest(f"since must be an ISO-8601 time such as 2026-01-30T12:00:00Z, not {value!r}") from None
 
 
+# -- cursors ---------------------------------------------------------------------------
+# A cursor is base64url (unpadded) of a small JSON object: {"v": version, "o": order,
+# "k": sort key of the last alert returned, "f": digest of the filters}. Opaque to
+# clients; not signed, so everything in it is validated as if a client wrote it.
+CURSOR_VERSION = 1
+MAX_CURSOR = 512
+_TS_LEN: int = AlertRecord.__table__.c.last_ts.type.length  # type: ignore[attr-defined]
+_FP_LEN: int = AlertRecord.__table__.c.fingerprint.type.length  # type: ignore[attr-defined]
+
+
+def _filters_digest(**filters: str | None) -> str:
+    """What the listing was filtered by, so a cursor is only used with the same filters:
+    without them a walk would go on over other alerts without a word."""
+    canonical = json.dumps([[k, filters[k] or None] for k in sorted(filters)], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _encode_cursor(key: tuple[str, str], filters: str) -> str:
+    raw = json.dumps({"v": CURSOR_VERSION, "o": "recent", "k": list(key), "f": filters}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, filters: str) -> tuple[str, str]:
+    bad = BadRequest("cursor is not one this API gave out: pass back `next` of the previous page unchanged")
+    if len(cursor) > MAX_CURSOR or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
+        raise bad
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        raise bad from None
+    if not isinstance(data, dict) or set(data) != {"v", "o", "k", "f"} or data["v"] != CURSOR_VERSION:
+        raise bad
+    key = data["k"]
+    if (data["o"] != "recent" or not isinstance(key, list) or len(key) != 2
+            or not all(isinstance(part, str) and "\x00" not in part for part in key)
+            or len(key[0]) > _TS_LEN or len(key[1]) > _FP_LEN):
+        raise bad
+    if data["f"] != filters:
+        raise BadRequest("this cursor belongs to a listing with other filters: repeat that listing's filters "
+                         "(status, category, severity, rule, pack, tag, since) with it")
+    return key[0], key[1]
+
+
 class AlertService:
     def __init__(self, url: str | None = None, *, engine: Engine | None = None, config: NotifyConfig | None = None):
         self.engine = engine or make_engine(url)
@@ -98,9 +144,13 @@ class AlertService:
 
     def list_page(self, *, status: str | None = None, category: str | None = None, severity: str | None = None,
                   rule: str | None = None, pack: str | None = None, tag: str | None = None,
-                  since: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+                  since: str | None = None, limit: int = 100, offset: int = 0,
+                  cursor: str | None = None) -> dict[str, Any]:
         """One page of alerts, most recent activity first (last_ts, then fingerprint):
-        {"alerts", "has_more"}."""
+        {"alerts", "has_more", "next"}. `next` is the cursor of the page after this one
+        (None on the last page); pass it back as `cursor`, with the same filters, to go
+        on after this page's last alert wherever alerts moved meanwhile (see
+        docs/notifications.md, "Paging")."""
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
         if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
@@ -108,12 +158,24 @@ class AlertService:
         if tag and "\x00" in tag:  # the API refuses it up front; no stored tag can be matched by one
             raise BadRequest("NUL characters are not allowed")
         since_ts = _since(since) if since else None
+        filters = _filters_digest(status=status, category=category, severity=severity, rule=rule, pack=pack,
+                                  tag=tag, since=since_ts)
+        after = _decode_cursor(cursor, filters) if cursor else None
+        if after is not None and offset:
+            raise BadRequest("give cursor or offset, not both: the cursor already says where the page starts")
         query = select(AlertRecord).order_by(AlertRecord.last_ts.desc(), AlertRecord.fingerprint)
         for column, value in (("status", status), ("category", category), ("severity", severity), ("pack", pack)):
             if value:
                 query = query.where(getattr(AlertRecord, column) == value)
         if since_ts:
             query = query.where(AlertRecord.last_ts >= since_ts)
+        if after is not None:
+            last_ts, fingerprint = after
+            # Rows after (last_ts, fingerprint) in "last_ts descending, fingerprint
+            # ascending". `last_ts <= ?` on its own is what lets the last_ts index start
+            # the scan at the cursor instead of at the newest alert.
+            query = query.where(AlertRecord.last_ts <= last_ts,
+                                or_(AlertRecord.last_ts < last_ts, AlertRecord.fingerprint > fingerprint))
         dialect = self.engine.dialect.name
         # `rule` and `tag` are filtered by the database; `checks` are the exact Python
         # predicates for the few rows SQL can only narrow down (a glob's [classes], a tag
@@ -150,6 +212,7 @@ class AlertService:
             return {
                 "alerts": [self._alert_summary(r) for r in rows],
                 "has_more": has_more,
+                "next": _encode_cursor((rows[-1].last_ts, rows[-1].fingerprint), filters) if has_more else None,
             }
 
     def resolve_ref(self, ref: str) -> str:
