@@ -134,3 +134,103 @@ def test_concurrent_writers_batches_in_different_orders(store):
     errors = _race(store, [batches(n) for n in range(4)])
     assert errors == []
     assert store.count() == 1200
+
+
+# -- the change sequence ---------------------------------------------------------------
+
+def _seqs(store) -> dict[str, int]:
+    from sqlalchemy import text
+
+    with store.engine.connect() as conn:
+        return {r.fingerprint: r.seq for r in conn.execute(text("SELECT fingerprint, seq FROM alerts"))}
+
+
+def test_every_change_of_an_alert_takes_the_next_sequence_number(store):
+    # `seq` is what `GET /api/v1/alerts?order=changes` pages by: every committed change of
+    # an alert (stored, grown, acknowledged, resolved, reopened) gives it a number above
+    # every number committed before; a replay that changes nothing keeps its number.
+    from flockwatch.notify.notifier import Notifier
+    from flockwatch.store.lifecycle import transition
+
+    notifier = Notifier(engine=store.engine)
+    a, b = make_alert("a", ["e1"]), make_alert("b", ["e2"])
+    notifier.enqueue(store.upsert([a]))
+    assert _seqs(store) == {a.fingerprint: 1}
+    notifier.enqueue(store.upsert([a]))  # replay: nothing changed
+    assert _seqs(store) == {a.fingerprint: 1}
+    notifier.enqueue(store.upsert([make_alert("a", ["e1", "e3"], last="2026-01-30T12:01:00.000Z"), b]))
+    assert _seqs(store) == {a.fingerprint: 2, b.fingerprint: 2}  # one number per transaction
+    transition(store.engine, b.fingerprint, "acknowledged", "ana")
+    transition(store.engine, b.fingerprint, "acknowledged", "ana")  # no-op: no number
+    assert _seqs(store) == {a.fingerprint: 2, b.fingerprint: 3}
+    transition(store.engine, a.fingerprint, "resolved", "ana")
+    assert _seqs(store)[a.fingerprint] == 4
+    notifier.enqueue(store.upsert([make_alert("a", ["e1", "e3", "e4"], last="2026-01-30T12:02:00.000Z")]))
+    assert _seqs(store)[a.fingerprint] == 6  # grown (5), then reopened by the notifier (6)
+    with store.engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT status FROM alerts WHERE fingerprint = :f"),
+                            {"f": a.fingerprint}).scalar_one() == "firing"
+
+
+def test_sequence_numbers_are_taken_in_commit_order(store):
+    # A reader that has seen number N must never later find a change numbered below N
+    # committed after it looked, or a feed paging by number would skip it for good. A
+    # database sequence (nextval) does not promise that: two writers take 10 and 11,
+    # 11 commits first, a reader pages past 11, then 10 commits. The counter row is
+    # locked until the taking transaction ends, so numbers are handed out in commit order.
+    from flockwatch.store.sequence import next_seq
+
+    first = store.engine.connect()
+    tx = first.begin()
+    n = next_seq(first)
+    got: list[int] = []
+
+    def second() -> None:
+        with store.engine.begin() as conn:
+            got.append(next_seq(conn))
+
+    t = threading.Thread(target=second)
+    t.start()
+    t.join(0.5)
+    assert t.is_alive() and got == []  # waits for the first transaction to end
+    tx.commit()
+    t.join(10)
+    first.close()
+    assert got == [n + 1]
+    # A rolled-back number is handed out again: no gap a reader could wait on.
+    with store.engine.connect() as conn:
+        with conn.begin() as tx:
+            assert next_seq(conn) == n + 2
+            tx.rollback()
+    with store.engine.begin() as conn:
+        assert next_seq(conn) == n + 2
+
+
+def test_a_store_created_before_the_sequence_is_upgraded_in_place(store):
+    # Stores already in production have an alerts table without `seq`: opening one adds
+    # the column (0 for the alerts already there, which sort first in the change feed)
+    # and its index, and changes from then on are numbered.
+    from sqlalchemy import inspect, text
+
+    old = make_alert("old", ["e1"])
+    store.upsert([old])
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP INDEX ix_alerts_seq"))
+        conn.execute(text("ALTER TABLE alerts DROP COLUMN seq"))
+        conn.execute(text("DROP TABLE alert_sequence"))
+    assert "seq" not in {c["name"] for c in inspect(store.engine).get_columns("alerts")}
+    reopened = AlertStore(engine=store.engine)
+    AlertStore(engine=store.engine)  # again: nothing left to do, no error
+    assert "seq" in {c["name"] for c in inspect(store.engine).get_columns("alerts")}
+    assert "ix_alerts_seq" in {i["name"] for i in inspect(store.engine).get_indexes("alerts")}
+    new = make_alert("new", ["e2"])
+    reopened.upsert([new])
+    assert _seqs(reopened) == {old.fingerprint: 0, new.fingerprint: 1}
+    assert reopened.get(old.fingerprint) == old
+    # Should the counter row ever go missing, numbering goes on above every number in use.
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM alert_sequence"))
+    reopened.upsert([make_alert("newer", ["e3"])])
+    assert _seqs(reopened)[fingerprint_of("r.test", "newer")] == 2

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from flockwatch.alerts.alert import Alert
 from flockwatch.alerts.collector import AlertCollector
 from flockwatch.store.database import create_tables, make_engine
+from flockwatch.store.sequence import stamp
 from flockwatch.store.tables import AlertRecord, utcnow
 
 _ALERT_FIELDS = tuple(Alert.model_fields)
@@ -65,10 +66,12 @@ class AlertStore:
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()
             rows = {r.fingerprint: r for r in session.execute(query).scalars()}
+            changed: list[AlertRecord] = []
             for alert in merged:
                 row = rows[alert.fingerprint]
                 if row.version == 0:  # inserted by this transaction
                     row.version = 1
+                    changed.append(row)
                     out.append(StoredAlert(alert, True, True, 1))
                     continue
                 current = record_to_alert(row)
@@ -80,7 +83,13 @@ class AlertStore:
                     setattr(row, f, getattr(combined, f))
                 row.version += 1
                 row.updated_at = utcnow()
+                changed.append(row)
                 out.append(StoredAlert(combined, False, True, row.version))
+            if changed:
+                # Last, with every row of the batch locked and written: the counter is
+                # held from here to the commit (store/sequence.py).
+                session.flush()
+                stamp(session.connection(), [row.fingerprint for row in changed])
             session.commit()
         return out
 
@@ -121,5 +130,5 @@ def _row_values(a: Alert) -> dict:
     now = utcnow()
     values = a.model_dump()
     # version 0 marks "inserted by this transaction"; upsert sets it to 1 before commit.
-    values.update(status="firing", version=0, created_at=now, updated_at=now)
+    values.update(status="firing", version=0, created_at=now, updated_at=now, seq=0)
     return values

@@ -58,3 +58,6 @@ def create_tables(engine: Engine) -> None:
         and m.__module__ == module.__name__
     ]
     SQLModel.metadata.create_all(engine, tables=own)
+    from flockwatch.store.sequence import upgrade
+
+    upgrade(engine)  # stores created before the change sequence

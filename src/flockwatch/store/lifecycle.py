@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from flockwatch.store.notify_tables import AlertHistoryRecord, NotifyInbox
+from flockwatch.store.sequence import stamp
 from flockwatch.store.tables import AlertRecord, utcnow
 
 ALERTS = AlertRecord.__table__
@@ -66,6 +67,8 @@ def record_changes(conn: Connection, changes: list[Change], now: float | None = 
             update(ALERTS).where(ALERTS.c.fingerprint.in_(fps), ALERTS.c.status == "resolved")
             .values(status="firing", updated_at=utcnow()).returning(ALERTS.c.fingerprint)
         ).scalars())
+        if reopened:  # a change of status: the reopened rows are locked now, the counter last
+            stamp(conn, reopened)
     rows = []
     for c in changes:
         reason = "created" if c.created else "reopened" if c.fingerprint in reopened else "updated"
@@ -123,8 +126,10 @@ def transition(engine: Engine, fingerprint: str, to: str, actor: str, comment: s
 
 def _apply(conn: Connection, fingerprint: str, to: str, version: int, actor: str, detail: dict[str, Any],
            now: float) -> None:
-    """The status change, its history row and the notifier's inbox row, in the caller's transaction."""
+    """The status change, its history row and the notifier's inbox row, in the caller's transaction.
+    The alert's row is locked by now, so the change number comes last."""
     conn.execute(update(ALERTS).where(ALERTS.c.fingerprint == fingerprint).values(status=to, updated_at=utcnow()))
+    stamp(conn, [fingerprint])
     conn.execute(HISTORY.insert().values(fingerprint=fingerprint, at=now, actor=actor, action=to, detail=detail))
     conn.execute(INBOX.insert().values(fingerprint=fingerprint, version=version, reason=to, enqueued_at=now,
                                        lease_until=0.0))

@@ -1,12 +1,13 @@
 """SQL tables. One row per incident (fingerprint); `version` counts its updates so
-downstream stages (notifications) can tell a grown incident from a replay."""
+downstream stages (notifications) can tell a grown incident from a replay, and
+`seq` orders every change of every alert store-wide (see store/sequence.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, Column, Text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text
 from sqlmodel import Field, SQLModel
 
 
@@ -16,6 +17,7 @@ def utcnow() -> datetime:
 
 class AlertRecord(SQLModel, table=True):
     __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_seq", "seq", "fingerprint"),)
 
     alert_id: str = Field(primary_key=True, max_length=64)
     fingerprint: str = Field(index=True, unique=True, max_length=64)
@@ -37,3 +39,16 @@ class AlertRecord(SQLModel, table=True):
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # The store-wide number of the last change of this alert (0: unchanged since before
+    # stores had one). Taken from `alert_sequence` in commit order; the change feed of the
+    # API pages by (seq, fingerprint).
+    seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
+
+
+class AlertSequence(SQLModel, table=True):
+    """One counter row per sequence (only "alerts" so far); see store/sequence.py."""
+
+    __tablename__ = "alert_sequence"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, server_default="0"))
