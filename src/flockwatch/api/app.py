@@ -127,12 +127,14 @@ def _svc(request: web.Request) -> AlertService:
 
 
 async def list_alerts(request: web.Request) -> web.Response:
-    _only(request, "status", "category", "severity", "rule", "pack", "tag", "since", "limit", "offset", "cursor")
+    _only(request, "status", "category", "severity", "rule", "pack", "tag", "since", "limit", "offset", "cursor",
+          "order")
     q = request.query
     page = await asyncio.to_thread(
         _svc(request).list_page, status=q.get("status"), category=q.get("category"), severity=q.get("severity"),
         rule=q.get("rule"), pack=q.get("pack"), tag=q.get("tag"), since=q.get("since"),
         limit=_int(request, "limit", 100), offset=_int(request, "offset", 0), cursor=q.get("cursor") or None,
+        order=q.get("order") or None,
     )
     returned = len(page["alerts"])
     # `count` is kept for the clients that read it; it is this page's size, never a total.

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from fnmatch import fnmatchcase
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, tuple_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -87,9 +87,11 @@ def _since(value: str) -> str:
 
 # -- cursors ---------------------------------------------------------------------------
 # A cursor is base64url (unpadded) of a small JSON object: {"v": version, "o": order,
-# "k": sort key of the last alert returned, "f": digest of the filters}. Opaque to
+# "k": sort key of the last alert returned ([last_ts, fingerprint] for "recent",
+# [seq, fingerprint] for "changes"), "f": digest of the filters}. Opaque to
 # clients; not signed, so everything in it is validated as if a client wrote it.
 CURSOR_VERSION = 1
+ORDERS = ("recent", "changes")
 MAX_CURSOR = 512
 _TS_LEN: int = AlertRecord.__table__.c.last_ts.type.length  # type: ignore[attr-defined]
 _FP_LEN: int = AlertRecord.__table__.c.fingerprint.type.length  # type: ignore[attr-defined]
@@ -102,12 +104,14 @@ def _filters_digest(**filters: str | None) -> str:
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
-def _encode_cursor(key: tuple[str, str], filters: str) -> str:
-    raw = json.dumps({"v": CURSOR_VERSION, "o": "recent", "k": list(key), "f": filters}, separators=(",", ":"))
+def _encode_cursor(order: str, key: list[Any], filters: str) -> str:
+    raw = json.dumps({"v": CURSOR_VERSION, "o": order, "k": key, "f": filters}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str, filters: str) -> tuple[str, str]:
+def _decode_cursor(cursor: str, filters: str) -> tuple[str, tuple[Any, str]]:
+    """(order, sort key after which the page starts). BadRequest unless it is a cursor
+    this API could have given out for these filters."""
     bad = BadRequest("cursor is not one this API gave out: pass back `next` of the previous page unchanged")
     if len(cursor) > MAX_CURSOR or not re.fullmatch(r"[A-Za-z0-9_-]+", cursor):
         raise bad
@@ -117,15 +121,20 @@ def _decode_cursor(cursor: str, filters: str) -> tuple[str, str]:
         raise bad from None
     if not isinstance(data, dict) or set(data) != {"v", "o", "k", "f"} or data["v"] != CURSOR_VERSION:
         raise bad
-    key = data["k"]
-    if (data["o"] != "recent" or not isinstance(key, list) or len(key) != 2
-            or not all(isinstance(part, str) and "\x00" not in part for part in key)
-            or len(key[0]) > _TS_LEN or len(key[1]) > _FP_LEN):
+    order, key = data["o"], data["k"]
+    if order not in ORDERS or not isinstance(key, list) or len(key) != 2:
+        raise bad
+    first, fingerprint = key
+    if not isinstance(fingerprint, str) or "\x00" in fingerprint or len(fingerprint) > _FP_LEN:
+        raise bad
+    if order == "recent" and not (isinstance(first, str) and "\x00" not in first and len(first) <= _TS_LEN):
+        raise bad
+    if order == "changes" and not (type(first) is int and 0 <= first <= MAX_OFFSET):  # not bool, not float
         raise bad
     if data["f"] != filters:
         raise BadRequest("this cursor belongs to a listing with other filters: repeat that listing's filters "
                          "(status, category, severity, rule, pack, tag, since) with it")
-    return key[0], key[1]
+    return order, (first, fingerprint)
 
 
 class AlertService:
@@ -145,12 +154,17 @@ class AlertService:
     def list_page(self, *, status: str | None = None, category: str | None = None, severity: str | None = None,
                   rule: str | None = None, pack: str | None = None, tag: str | None = None,
                   since: str | None = None, limit: int = 100, offset: int = 0,
-                  cursor: str | None = None) -> dict[str, Any]:
-        """One page of alerts, most recent activity first (last_ts, then fingerprint):
-        {"alerts", "has_more", "next"}. `next` is the cursor of the page after this one
-        (None on the last page); pass it back as `cursor`, with the same filters, to go
-        on after this page's last alert wherever alerts moved meanwhile (see
-        docs/notifications.md, "Paging")."""
+                  cursor: str | None = None, order: str | None = None) -> dict[str, Any]:
+        """One page of alerts: {"alerts", "has_more", "next"}. Pass `next` back as
+        `cursor`, with the same filters, to go on after this page's last alert.
+
+        order "recent" (default): most recent activity first (last_ts descending, then
+        fingerprint); `next` is None on the last page. A walk returns no alert twice but
+        cannot see an alert that grew behind the cursor.
+        order "changes": by the store-wide number of each alert's last change, oldest
+        first (seq, then fingerprint); nothing that changes during a walk is missed, and
+        `next` is never None: it is where to ask again for what changed since.
+        See docs/notifications.md, "Listing alerts"."""
         if status is not None and status not in STATUSES:
             raise BadRequest(f"status must be one of {', '.join(STATUSES)}")
         if not 1 <= limit <= MAX_LIMIT or not 0 <= offset <= MAX_OFFSET:
@@ -160,22 +174,36 @@ class AlertService:
         since_ts = _since(since) if since else None
         filters = _filters_digest(status=status, category=category, severity=severity, rule=rule, pack=pack,
                                   tag=tag, since=since_ts)
-        after = _decode_cursor(cursor, filters) if cursor else None
-        if after is not None and offset:
-            raise BadRequest("give cursor or offset, not both: the cursor already says where the page starts")
-        query = select(AlertRecord).order_by(AlertRecord.last_ts.desc(), AlertRecord.fingerprint)
+        if order and order not in ORDERS:
+            raise BadRequest(f"order must be {' or '.join(ORDERS)}")
+        after = None
+        if cursor:
+            cursor_order, after = _decode_cursor(cursor, filters)
+            if order and order != cursor_order:
+                raise BadRequest(f"this cursor continues an order={cursor_order} listing, not order={order}")
+            order = cursor_order
+            if offset:
+                raise BadRequest("give cursor or offset, not both: the cursor already says where the page starts")
+        order = order or "recent"
+        if order == "recent":
+            query = select(AlertRecord).order_by(AlertRecord.last_ts.desc(), AlertRecord.fingerprint)
+        else:
+            query = select(AlertRecord).order_by(AlertRecord.seq, AlertRecord.fingerprint)
         for column, value in (("status", status), ("category", category), ("severity", severity), ("pack", pack)):
             if value:
                 query = query.where(getattr(AlertRecord, column) == value)
         if since_ts:
             query = query.where(AlertRecord.last_ts >= since_ts)
-        if after is not None:
+        if after is not None and order == "recent":
             last_ts, fingerprint = after
             # Rows after (last_ts, fingerprint) in "last_ts descending, fingerprint
             # ascending". `last_ts <= ?` on its own is what lets the last_ts index start
             # the scan at the cursor instead of at the newest alert.
             query = query.where(AlertRecord.last_ts <= last_ts,
                                 or_(AlertRecord.last_ts < last_ts, AlertRecord.fingerprint > fingerprint))
+        elif after is not None:
+            seq, fingerprint = after  # (seq, fingerprint) ascending: the ix_alerts_seq index
+            query = query.where(tuple_(AlertRecord.seq, AlertRecord.fingerprint) > tuple_(seq, fingerprint))
         dialect = self.engine.dialect.name
         # `rule` and `tag` are filtered by the database; `checks` are the exact Python
         # predicates for the few rows SQL can only narrow down (a glob's [classes], a tag
@@ -209,11 +237,14 @@ class AlertService:
                         break
             has_more = len(rows) > limit
             rows = rows[:limit]
-            return {
-                "alerts": [self._alert_summary(r) for r in rows],
-                "has_more": has_more,
-                "next": _encode_cursor((rows[-1].last_ts, rows[-1].fingerprint), filters) if has_more else None,
-            }
+            if order == "recent":
+                following = _encode_cursor(order, [rows[-1].last_ts, rows[-1].fingerprint], filters) if has_more \
+                    else None
+            elif rows:
+                following = _encode_cursor(order, [rows[-1].seq, rows[-1].fingerprint], filters)
+            else:  # nothing (more) yet: ask again from where this page started
+                following = cursor or _encode_cursor(order, [0, ""], filters)
+            return {"alerts": [self._alert_summary(r) for r in rows], "has_more": has_more, "next": following}
 
     def resolve_ref(self, ref: str) -> str:
         """A fingerprint, an alert id, or a unique prefix of either (at least 6 characters)."""
