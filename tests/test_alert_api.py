@@ -296,6 +296,19 @@ def test_notifications_limit_out_of_range_is_a_400_like_the_alerts_limit(world):
         assert [len(call(base, "GET", f"/api/v1/notifications?limit={n}")[1]["notifications"]) for n in (1, 1000)] == [1, 2]
 
 
+def test_an_unknown_notification_status_is_a_400_not_an_empty_list(world):
+    # `?status=deliverd` answered [] as if nothing had been delivered.
+    service = world[0]
+    with serve(service) as base:
+        assert call(base, "POST", "/api/v1/receivers/hook/test", {"author": "ana"})[0] == 200
+        status, body = call(base, "GET", "/api/v1/notifications?status=deliverd")
+        assert status == 400 and body["error"] == (
+            "status must be one of pending, delivered, failed, expired, superseded"), body
+        listed = [call(base, "GET", f"/api/v1/notifications?status={s}")[1]["notifications"]
+                  for s in ("pending", "delivered", "failed", "expired", "superseded")]
+        assert sum(map(len, listed)) == 1  # each real status is accepted, and the message is in one of them
+
+
 def test_unknown_query_parameters_are_a_400_not_ignored(world):
     # A misspelt filter used to be ignored: the caller got every alert back as if filtered.
     service = world[0]

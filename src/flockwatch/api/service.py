@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from flockwatch.notify.config import NotifyConfig
+from flockwatch.notify.housekeeping import FINISHED
 from flockwatch.alerts.redact import redact_data
 from flockwatch.store.alert_store import record_to_alert
 from flockwatch.store.database import create_tables, make_engine
@@ -32,6 +33,7 @@ OUTBOX = NotifyOutbox.__table__
 OUTBOX_ALERTS = NotifyOutboxAlert.__table__
 ATTEMPTS = NotifyAttempt.__table__
 MAX_LIMIT = 1000
+NOTIFICATION_STATUSES = ("pending", *FINISHED)  # an outbox row's life: pending, then one of FINISHED
 MAX_ACTOR: int = AlertHistoryRecord.__table__.c.actor.type.length  # type: ignore[attr-defined]
 MAX_OFFSET = 2**63 - 1  # SQL's 64-bit integers; beyond, the database driver fails
 MIN_PREFIX = 6
@@ -312,6 +314,9 @@ class AlertService:
                       limit: int = 100) -> list[dict[str, Any]]:
         if not 1 <= limit <= MAX_LIMIT:  # like list_alerts: a clamped limit answered another question silently
             raise BadRequest(f"limit must be 1..{MAX_LIMIT}")
+        if status is not None and status not in NOTIFICATION_STATUSES:
+            # Like the alerts' status: a typo must not read as "there are none".
+            raise BadRequest(f"status must be one of {', '.join(NOTIFICATION_STATUSES)}")
         query = select(OUTBOX).order_by(OUTBOX.c.id.desc()).limit(limit)
         if status:
             query = query.where(OUTBOX.c.status == status)
