@@ -334,6 +334,24 @@ def test_errors_from_routing_are_json_too(world):
         assert status in (400, 413) and "error" in body
 
 
+def test_cli_alerts_list_pages_with_a_cursor(world):
+    service, _, url = world
+    every = [a["fingerprint"] for a in service.list_alerts(limit=1000)]
+    assert len(every) >= 3
+    seen: list[str] = []
+    args = ["alerts", "list", "--database", url, "--limit", "2", "--json"]
+    cursor: list[str] = []
+    for _ in range(len(every)):
+        res = run_cli(*args, *cursor)
+        assert res.returncode == 0, res.stderr
+        seen += [a["fingerprint"] for a in json.loads(res.stdout)]  # stdout stays one JSON document
+        tail = res.stderr.decode().strip().splitlines()[-1]
+        if "more: --cursor " not in tail:
+            break
+        cursor = ["--cursor", tail.split("more: --cursor ", 1)[1]]
+    assert seen == every and tail == f"{len(every) % 2 or 2} alert(s)"  # the last page says nothing more
+
+
 def test_bearer_token(world):
     service, _, _ = world
     with serve(service, token="s3cret") as base:

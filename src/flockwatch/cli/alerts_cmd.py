@@ -79,19 +79,25 @@ def alerts_group() -> None:
 @click.option("--tag")
 @click.option("--since", help="Only alerts active at or after this ISO time.")
 @click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--cursor", help="Go on after the page that printed it (same filters).")
 @json_option
 def list_cmd(database_url: str | None, status: str | None, category: str | None, severity: str | None,
-             rule: str | None, pack: str | None, tag: str | None, since: str | None, limit: int, as_json: bool) -> None:
-    """List alerts, newest activity first."""
-    alerts = _run(lambda: _service(database_url).list_alerts(
-        status=status, category=category, severity=severity, rule=rule, pack=pack, tag=tag, since=since, limit=limit))
+             rule: str | None, pack: str | None, tag: str | None, since: str | None, limit: int,
+             cursor: str | None, as_json: bool) -> None:
+    """List alerts, newest activity first, a page at a time (--limit, then --cursor)."""
+    page = _run(lambda: _service(database_url).list_page(
+        status=status, category=category, severity=severity, rule=rule, pack=pack, tag=tag, since=since,
+        limit=limit, cursor=cursor))
+    alerts = page["alerts"]
     if as_json:
         _dump(alerts)
-        return
-    for a in alerts:
-        _say(f"{a['fingerprint'][:12]}  {a['status']:12} {a['severity']:8} {a['category']:18} "
-                   f"{a['count']:>6}  {a['last_ts']}  {a['rule_id']}: {a['title'][:80]}")
-    click.echo(f"{len(alerts)} alert(s)", err=True)
+    else:
+        for a in alerts:
+            _say(f"{a['fingerprint'][:12]}  {a['status']:12} {a['severity']:8} {a['category']:18} "
+                 f"{a['count']:>6}  {a['last_ts']}  {a['rule_id']}: {a['title'][:80]}")
+    # On stderr, so --json output stays one document: whether there is more, and how to get it.
+    more = f"; more: --cursor {page['next']}" if page["has_more"] else ""
+    click.echo(f"{len(alerts)} alert(s){more}", err=True)
 
 
 @alerts_group.command("show")
