@@ -63,3 +63,17 @@ def test_state_survives_a_new_connection(tmp_path):
     BridgeState(url).commit(None, {"post:1": 1.0}, StateChanges(cursors={"x": "1"}))
     again = BridgeState(url)
     assert again.seen(["post:1"]) == {"post:1"} and again.cursor("x") == "1"
+
+
+def test_pruning_a_large_backlog_goes_in_bounded_transactions(state):
+    # The first prune after an upgrade may forget millions of ids; in one transaction it
+    # held the write lock (and grew PostgreSQL's WAL) for all of them.
+    from sqlalchemy import event
+
+    state.commit(None, {**{f"post:{n}": float(n) for n in range(10)}, **{f"comment:{n}": float(n) for n in range(4)},
+                        "post:keep": 900.0})
+    commits: list[int] = []
+    event.listen(state.engine, "commit", lambda conn: commits.append(1))
+    assert state.prune_seen(before_ts=500.0, batch=3) == 14
+    assert len(commits) == 4 + 2  # posts 3+3+3+1, comments 3+1: no transaction over 3 rows
+    assert state.seen([f"post:{n}" for n in range(10)] + ["post:keep", "comment:0"]) == {"post:keep"}

@@ -31,6 +31,7 @@ from flockwatch.store.database import make_engine  # same URL, default and pragm
 from flockwatch.store.tables import utcnow
 
 _CHUNK = 500  # ids per IN (...) query: well under SQLite's and PostgreSQL's limits
+PRUNE_BATCH = _CHUNK  # ids forgotten per transaction (see BridgeState.prune_seen)
 
 
 class BridgeSeen(SQLModel, table=True):
@@ -249,13 +250,26 @@ class BridgeState:
                 s.expunge(row)
             return rows
 
-    def prune_seen(self, before_ts: float, prefixes: tuple[str, ...] = ("post:", "comment:", "dead:")) -> int:
-        """Forget post/comment ids older than any walk or re-poll can reach again."""
-        with Session(self.engine) as s:
-            total = 0
-            for prefix in prefixes:
-                res = s.execute(delete(BridgeSeen).where(BridgeSeen.ts < before_ts,  # type: ignore[arg-type]
-                                                         BridgeSeen.key.startswith(prefix)))  # type: ignore[attr-defined]
-                total += res.rowcount or 0
-            s.commit()
-            return total
+    def prune_seen(self, before_ts: float, prefixes: tuple[str, ...] = ("post:", "comment:", "dead:"),
+                   batch: int = PRUNE_BATCH) -> int:
+        """Forget post/comment ids older than any walk or re-poll can reach again.
+
+        In transactions of at most `batch` rows: the first prune after an upgrade (or
+        after a long stop) may have millions of ids to forget, and one transaction
+        would hold SQLite's write lock (and bloat PostgreSQL's WAL) for all of them,
+        stalling the emitter's own writes meanwhile."""
+        total = 0
+        for prefix in prefixes:
+            old = (select(BridgeSeen.key).where(BridgeSeen.ts < before_ts,  # type: ignore[arg-type]
+                                                BridgeSeen.key.startswith(prefix))  # type: ignore[attr-defined]
+                   .limit(batch))
+            while True:
+                with Session(self.engine) as s:
+                    keys = list(s.execute(old).scalars())
+                    if keys:
+                        s.execute(delete(BridgeSeen).where(BridgeSeen.key.in_(keys)))  # type: ignore[attr-defined]
+                        s.commit()
+                total += len(keys)
+                if len(keys) < batch:
+                    break
+        return total
