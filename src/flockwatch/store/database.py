@@ -7,10 +7,23 @@ import os
 from pathlib import Path
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
 DEFAULT_URL = "sqlite:///var/flockwatch.db"
+
+# libpq settings for PostgreSQL unless the URL sets them (`?connect_timeout=5`). Without
+# them a network cut that drops packets, rather than refusing them, leaves a query
+# waiting for TCP to give up (about 15 minutes on Linux) and a connection attempt
+# waiting for ever: nothing fails, so nothing retries or reports the outage.
+PG_CONNECT_DEFAULTS: dict[str, int] = {
+    "connect_timeout": 10,  # seconds for a new connection
+    "keepalives": 1,  # probe idle connections: a pooled connection to a vanished host
+    "keepalives_idle": 30,  # is found dead after about 30 + 3 x 10 s
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms that sent data may stay unacknowledged before the connection is dropped
+}
 
 
 def database_url(url: str | None = None) -> str:
@@ -37,7 +50,11 @@ def make_engine(url: str | None = None) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
     else:
-        engine = create_engine(url, pool_pre_ping=True)
+        connect_args: dict[str, int] = {}
+        if url.startswith("postgresql"):
+            given = make_url(url).query
+            connect_args = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in given}
+        engine = create_engine(url, pool_pre_ping=True, connect_args=connect_args)
     return engine
 
 
