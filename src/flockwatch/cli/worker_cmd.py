@@ -45,7 +45,8 @@ def _opt(name: str, env: str, default: object, help: str, **kw: object):  # type
       "Kafka session timeout (s): a dead worker's partitions move after this long.", type=float)
 @_opt("--commit-interval", "COMMIT_INTERVAL", D.commit_interval, "Seconds between offset commits.", type=float)
 @_opt("--store-retry-seconds", "STORE_RETRY_SECONDS", D.store_retry_seconds,
-      "How long to retry an unreachable store before exiting (the batch is then replayed).", type=float)
+      "Seconds to retry an unreachable alert store before exiting 70 (the batch is replayed after the "
+      "restart); 0 = retry until it is back.", type=click.FloatRange(min=0))
 @_opt("--data-dir", "DATA_DIR", str(D.data_dir), "Faust's local data directory.")
 @_opt("--rules-poll-seconds", "RULES_POLL_SECONDS", 5.0,
       "Seconds between checks of the rule files for changes (0 = reload on SIGHUP only).", type=float)
@@ -55,8 +56,9 @@ def worker(broker: str, rules_dirs: tuple[str, ...], topic: str, group: str, ale
            store_retry_seconds: float, data_dir: str, rules_poll_seconds: float) -> None:
     """Run the streaming worker: firehose -> rules -> alert store + alerts topic.
 
-    Stops gracefully on Ctrl-C / SIGTERM. Exits 70 if a batch could not be stored
-    (it is replayed when the worker restarts).
+    Stops gracefully on Ctrl-C / SIGTERM. An alert store that goes away while the
+    worker runs is waited for (nothing is acknowledged meanwhile). Exits 70 if a batch
+    fails otherwise (it is replayed when the worker restarts).
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError

@@ -75,6 +75,14 @@ class Metrics:
             "flockwatch_store_retries", "Alert store writes that failed (database unreachable) and were retried.",
             registry=r,
         )
+        self.store_up = Gauge(
+            "flockwatch_store_up",
+            "1 while the alert store answers; 0 from a failed store write or readiness check until one succeeds.",
+            registry=r,
+        )
+        # 1 from the start: only the worker sets it (`worker/store_guard.py`), and a process
+        # that never writes alerts (scan, the notifier) must not look like an outage.
+        self.store_up.set(1)
         self.forwarded = Counter(
             "flockwatch_repartition_forwarded",
             "Matches of key-partitioned rules forwarded to the repartition topic (one per rule and key).",

@@ -13,7 +13,9 @@ second agent on `<events topic>.by-key` (see `repartition.py`); the firehose age
 publishes their matches there before acknowledging its batch, and the second agent
 acknowledges a forwarded record only after the same three steps for what it caused.
 
-A batch that fails for any other reason ends the process (exit 70) without acking:
+An alert store that is unreachable (the database restarted, the network cut) is
+waited for with back-off, without acking (`store_guard.py`). A batch that fails for
+any other reason ends the process (exit 70) without acking:
 Faust would otherwise restart the agent and later commit past the failed batch (its
 offset bookkeeping ignores a one-message gap). The supervisor restarts the worker and
 the batch is replayed.
@@ -30,7 +32,6 @@ from typing import Any
 
 import faust
 from sqlalchemy import text
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from flockwatch.alerts.alert import Alert
 from flockwatch.alerts.collector import AlertCollector
@@ -51,6 +52,7 @@ from flockwatch.worker.http import EndpointServer
 from flockwatch.worker.lag import LagTracker
 from flockwatch.worker.outbox import OutRecord, kafka_producer, send_records
 from flockwatch.worker.settings import WorkerSettings
+from flockwatch.worker.store_guard import StoreGuard
 from flockwatch.worker.repartition import AckOrder, Held, KeyedStage, by_key_topic, forward_records, watermark_records
 from flockwatch.worker.table_state import TableState
 
@@ -58,7 +60,6 @@ log = logging.getLogger(__name__)
 
 EXIT_BATCH_FAILED = 70  # EX_SOFTWARE: a batch could not be made durable; it will be replayed
 STATE_TABLE = "detector-state"
-STORE_ERRORS = (OperationalError, InterfaceError)  # worth retrying: the database is away
 
 
 class WorkerRuntime:
@@ -85,6 +86,8 @@ class WorkerRuntime:
                                  f"they must match (delete {self.by_key}; the worker recreates it)")
         self.app = create_app(s, self.partitions)
         self.store = AlertStore(s.database_url)
+        # Outages of the store while running are waited out (see `store_guard.py`).
+        self.guard = StoreGuard(self.metrics, self.health, give_up_after=s.store_retry_seconds)
         self.health.store_check = self._ping_store
         self.table: Any = None
         self.state: TableState | None = None
@@ -204,7 +207,7 @@ class WorkerRuntime:
             records = forward_records(outcome.forwards, self.partitions, written=self.keyed.written)
             pending += await self._send_all(self.by_key, records)
             self.metrics.forwarded.inc(len(outcome.forwards))
-        stored = await self._store(outcome)
+        stored = await self._store(outcome, len(events))
         for s in stored:
             pub = publication(s)
             pending.append(await self._send(self.settings.alerts_topic, pub.key, pub.value, headers=pub.headers))
@@ -292,7 +295,7 @@ class WorkerRuntime:
         finally:
             state.writer = ""
         outcome = BatchOutcome(alerts=collector.alerts(), event_ts=event_ts)
-        stored = await self._store(outcome)
+        stored = await self._store(outcome, len(released))
         pending = []
         for st in stored:
             pub = publication(st)
@@ -347,22 +350,10 @@ class WorkerRuntime:
             log.info("rebalance: let go of %d held forwarded records (they are read again)", dropped)
         self.metrics.reorder_held.set(len(self.keyed))
 
-    async def _store(self, outcome: BatchOutcome) -> list[StoredAlert]:
+    async def _store(self, outcome: BatchOutcome, events: int) -> list[StoredAlert]:
         if not outcome.alerts:
             return self.step.store(outcome)
-        deadline = time.monotonic() + self.settings.store_retry_seconds
-        delay = 0.5
-        while True:
-            try:
-                return await asyncio.to_thread(self.step.store, outcome)
-            except STORE_ERRORS as exc:
-                self.metrics.store_retries.inc()
-                self.health.store_error = f"{type(exc).__name__}: {exc}"[:300]
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("alert store unavailable (%s); retrying in %.1f s", type(exc).__name__, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        return await self.guard.write(lambda: self.step.store(outcome), events)
 
     async def _send(self, topic: str, key: bytes | None, value: bytes | None, *, partition: int | None = None,
                     headers: list[tuple[str, bytes]] | None = None) -> Any:
@@ -404,8 +395,10 @@ class WorkerRuntime:
             log.warning("could not publish internal alert %s", alert.rule_id, exc_info=True)
 
     def _ping_store(self) -> None:
-        with self.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+        def ping() -> None:
+            with self.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        self.guard.check(ping)
 
     # --- signals and timers -----------------------------------------------------------
 

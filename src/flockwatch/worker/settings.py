@@ -32,7 +32,7 @@ class WorkerSettings:
     heartbeat_interval: float = 1.0
     rebalance_timeout: float = 5.0
     commit_interval: float = 1.0  # acked offsets are committed this often
-    store_retry_seconds: float = 60.0  # keep retrying an unreachable store this long, then exit
+    store_retry_seconds: float = 0.0  # retry an unreachable store this long, then exit 70; 0 = until it is back
     lag_interval: float = 1.0  # seconds between consumer lag updates
     watermark_interval: float = 0.5  # seconds between repeated repartition watermarks
     idle_after: float = 2.0  # seconds a caught-up firehose partition stays quiet before it is idle
