@@ -1,5 +1,6 @@
 """The worker's handling of an unreachable alert store, without a broker or a database:
-retries with back-off, what it reports (log, gauge, readiness), giving up when told.
+retries with back-off, what it reports (log, gauge, readiness), giving up when told,
+and what a shutdown or rebalance does while a batch waits.
 (tests/test_worker_store_outage.py does it for real, through a cut TCP proxy.)"""
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -14,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from flockwatch.metrics.registry import Metrics
 from flockwatch.worker.health import Health
 from flockwatch.worker.store_guard import StoreGuard
+from flockwatch.worker.store_wait import ShortWaitEmptyLog, StoreWaitHook
 
 
 class Clock:
@@ -141,6 +144,39 @@ def test_health_reports_the_store_through_the_guard() -> None:
     reachable["ok"] = True
     health._store_checked = float("-inf")  # skip the 2 s cache
     assert health.ready()[0] and value(metrics, "flockwatch_store_up") == 1.0
+
+
+def test_a_stop_while_a_batch_waits_for_the_store_exits_70_at_once(caplog: pytest.LogCaptureFixture) -> None:
+    guard, *_ = make()
+    exits: list[int] = []
+    app = SimpleNamespace(should_stop=True)
+    hook = StoreWaitHook(app, guard, 70, exit=exits.append)
+    hook()
+    assert exits == []  # nothing waits: Faust's own wait is short
+    guard.waiting = 300
+    hook()
+    assert exits == [70]
+    assert "stopping while 300 events wait for the alert store" in caplog.text
+
+
+def test_a_rebalance_while_a_batch_waits_is_explained_once(caplog: pytest.LogCaptureFixture) -> None:
+    guard, *_ = make()
+    exits: list[int] = []
+    hook = StoreWaitHook(SimpleNamespace(should_stop=False), guard, 70, exit=exits.append)
+    guard.waiting = 10
+    hook()
+    hook()
+    assert exits == []
+    assert caplog.text.count("a rebalance waits for 10 events") == 1
+
+
+def test_faust_wait_empty_log_is_shortened_to_a_count() -> None:
+    record = logging.LogRecord("faust.transport.drivers.aiokafka", logging.WARNING, __file__, 1,
+                               "[^--Consumer]: wait_empty: Waiting for tasks %r",
+                               ([(1, f"<message offset={i}>") for i in range(5000)],), None)
+    assert ShortWaitEmptyLog().filter(record)
+    message = record.getMessage()
+    assert "5000 unacknowledged records" in message and len(message) < 300
 
 
 def test_a_write_that_hangs_is_reported_as_an_outage_and_its_return_as_the_end(

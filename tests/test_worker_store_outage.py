@@ -12,6 +12,10 @@ cut. What an SRE must see:
 * once the store is back, it resumes by itself: every alert `scan` finds on the same
   events is stored exactly once (same incidents and events, one history row per
   version), everything is committed, `/readyz` is 200 again.
+
+The second test stops the worker during an outage (it must not hang until the store
+is back), starts one while the store is still away (it must fail at once, clearly,
+consuming nothing) and one after: nothing is lost or stored twice.
 """
 
 from __future__ import annotations
@@ -162,3 +166,48 @@ def test_store_outage_mid_stream_loses_and_duplicates_nothing(
     assert code == 0, w.log_path.read_text()[-3000:]
     check_final(broker, topics, direct, expected)
 
+
+def test_a_stop_during_an_outage_is_prompt_and_the_restart_loses_nothing(
+        broker: str, tmp_path: Path, store_behind_proxy: tuple[str, str, TcpProxy]) -> None:
+    """SIGTERM while a batch waits for the store: Faust would wait for that batch's
+    acknowledgement until the store is back (and be SIGKILLed by the orchestrator);
+    the worker exits 70 at once instead, acknowledging nothing more. A start while the
+    store is still away fails at once with a clear error (nothing is consumed); one
+    after it is back finishes the stream, and nothing is lost or stored twice."""
+    direct, via_proxy, proxy = store_behind_proxy
+    stream, first, rest = split_stream(tmp_path, seed=37)
+    expected = scan_alerts(stream)
+    topics = Topics.unique("outstop")
+    produce(broker, first, topics.events)
+    store = AlertStore(direct)
+    w = worker(broker, topics, via_proxy, tmp_path, "--batch-size", "200").start()
+    try:
+        w.wait_ready(timeout=40)
+        assert w.wait_drained(timeout=40), w.log_path.read_text()[-3000:]
+        proxy.cut()
+        produce(broker, rest, topics.events)
+        wait_for(lambda: metric(w, "flockwatch_store_retries_total") > 0, 15, "a failed store write", w)
+    finally:
+        asked = time.monotonic()
+        code = w.stop(timeout=20)
+        took = time.monotonic() - asked
+    log = w.log_path.read_text()
+    assert code == 70, log[-3000:]
+    assert took < 10, f"the stop took {took:.1f} s"
+    assert "stopping while" in log and "events wait for the alert store" in log
+    assert unstored_but_committed(broker, topics, store, expected) == []
+    ends = end_offsets(broker, topics.events)
+    assert sum(committed_offsets(broker, topics.group, topics.events).values()) < sum(ends.values())
+
+    early = worker(broker, topics, via_proxy, tmp_path, name="early").start()
+    wait_for(lambda: not early.alive, 30, "a start without the store to fail", early)
+    assert early.returncode == 1
+    assert "Error: cannot open the alert store" in early.log_path.read_text()
+
+    proxy.restore()
+    w = worker(broker, topics, via_proxy, tmp_path, name="restarted").start()
+    try:
+        assert w.wait_drained(timeout=60), w.log_path.read_text()[-3000:]
+    finally:
+        assert w.stop() == 0, w.log_path.read_text()[-3000:]
+    check_final(broker, topics, direct, expected)

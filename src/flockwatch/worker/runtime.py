@@ -53,6 +53,7 @@ from flockwatch.worker.lag import LagTracker
 from flockwatch.worker.outbox import OutRecord, kafka_producer, send_records
 from flockwatch.worker.settings import WorkerSettings
 from flockwatch.worker.store_guard import StoreGuard
+from flockwatch.worker.store_wait import StoreWaitHook, shorten_wait_empty_log
 from flockwatch.worker.repartition import AckOrder, Held, KeyedStage, by_key_topic, forward_records, watermark_records
 from flockwatch.worker.table_state import TableState
 
@@ -129,6 +130,8 @@ class WorkerRuntime:
             self.app.agent(self.by_key_topic, name="flockwatch.keyed")(self._consume_keyed)
             self.app.timer(s.watermark_interval)(self._send_watermarks)
             self.app.before_wait_empty.append(self._let_go_of_held)
+        self.app.before_wait_empty.append(StoreWaitHook(self.app, self.guard, EXIT_BATCH_FAILED))
+        shorten_wait_empty_log()
         self.app.timer(s.lag_interval)(self._tick)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_partitions_assigned.connect(self._on_assigned)
