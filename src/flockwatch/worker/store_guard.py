@@ -19,7 +19,8 @@ write raises and the worker exits 70 (the batch is replayed after the restart).
 
 A write that hangs instead of failing (packets dropped, a connection pooler queueing
 the query while its database is away) counts as an outage after `STALL_AFTER`
-seconds; libpq's timeouts and keepalives (`store/database.py`) then end it in error.
+seconds and is waited for; when the host dropped off the network, libpq's timeouts and
+keepalives (`store/database.py`) end it in an error, and it is retried.
 
 The outage is reported once when it begins (log ERROR with the error, gauge
 `flockwatch_store_up` 0), every `REPORT_EVERY` seconds while it lasts (WARNING), and
