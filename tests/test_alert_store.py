@@ -234,3 +234,21 @@ def test_a_store_created_before_the_sequence_is_upgraded_in_place(store):
         conn.execute(text("DELETE FROM alert_sequence"))
     reopened.upsert([make_alert("newer", ["e3"])])
     assert _seqs(reopened)[fingerprint_of("r.test", "newer")] == 2
+
+
+def test_opening_an_up_to_date_store_needs_no_write_lock(tmp_path):
+    # A worker starting while another process holds a long write (the crash test holds
+    # BEGIN EXCLUSIVE) must still open the store; seeding the change counter on every
+    # open made it fail with "database is locked".
+    import sqlite3
+
+    path = tmp_path / "a.db"
+    AlertStore(f"sqlite:///{path}").upsert([make_alert("x", ["e1"])])
+    lock = sqlite3.connect(path, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        reopened = AlertStore(f"sqlite:///{path}")
+    finally:
+        lock.rollback()
+        lock.close()
+    assert reopened.count() == 1

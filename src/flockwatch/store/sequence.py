@@ -73,8 +73,8 @@ def _seed(conn: Connection) -> None:
 
 def upgrade(engine: Engine) -> None:
     """Give a store created before the sequence its `seq` column and index (0 for the
-    alerts already there), and seed the counter. Cheap when there is nothing to do:
-    one look at the catalog, one insert that conflicts."""
+    alerts already there), and seed the counter. Cheap when there is nothing to do, and
+    read-only then: one look at the catalog, one at the counter."""
     if "seq" not in {c["name"] for c in inspect(engine).get_columns("alerts")}:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
@@ -88,5 +88,10 @@ def upgrade(engine: Engine) -> None:
                         raise
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_alerts_seq ON alerts (seq, fingerprint)")
+    with engine.connect() as conn:
+        # Read first: opening a store must not need its write lock (a worker starting
+        # while another process holds a long write would fail with "database is locked").
+        if conn.execute(select(SEQUENCE.c.value).where(SEQUENCE.c.name == ALERTS)).first() is not None:
+            return
     with engine.begin() as conn:
         _seed(conn)
