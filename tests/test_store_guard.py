@@ -155,6 +155,9 @@ def test_a_stop_while_a_batch_waits_for_the_store_exits_70_at_once(caplog: pytes
     assert exits == []  # nothing waits: Faust's own wait is short
     guard.waiting = 300
     hook()
+    assert exits == []  # a write in flight while the store answers finishes and is acknowledged
+    guard.failed(down())
+    hook()
     assert exits == [70]
     assert "stopping while 300 events wait for the alert store" in caplog.text
 
@@ -164,6 +167,9 @@ def test_a_rebalance_while_a_batch_waits_is_explained_once(caplog: pytest.LogCap
     exits: list[int] = []
     hook = StoreWaitHook(SimpleNamespace(should_stop=False), guard, 70, exit=exits.append)
     guard.waiting = 10
+    hook()
+    assert "a rebalance waits" not in caplog.text  # an ordinary write in flight: nothing to explain
+    guard.failed(down())
     hook()
     hook()
     assert exits == []

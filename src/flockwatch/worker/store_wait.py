@@ -40,7 +40,10 @@ class StoreWaitHook:
         self._rebalance_logged = False
 
     def __call__(self) -> None:
-        waiting = self.guard.waiting
+        # Only during an outage: a write in flight while the store answers finishes in
+        # moments and is acknowledged, and exiting 70 under it would turn every ordinary
+        # SIGTERM during a batch into a crash-and-replay.
+        waiting = self.guard.waiting if self.guard.down_since is not None else 0
         if not waiting:
             self._rebalance_logged = False
             return
