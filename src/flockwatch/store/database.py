@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import SQLModel, create_engine
 
 DEFAULT_URL = "sqlite:///var/flockwatch.db"
+SCHEMA_LOCK_KEY = 0x666C6F636B  # "flock": the advisory lock held while creating the store's tables
 
 # libpq settings for PostgreSQL unless the URL sets them (`?connect_timeout=5`). Without
 # them a network cut that drops packets, rather than refusing them, leaves a query
@@ -74,7 +75,16 @@ def create_tables(engine: Engine) -> None:
         if isinstance(m, type) and issubclass(m, SQLModel) and hasattr(m, "__table__")
         and m.__module__ == module.__name__
     ]
-    SQLModel.metadata.create_all(engine, tables=own)
+    if engine.dialect.name == "postgresql":
+        # Processes opening a new database together (a rollout of several workers, the
+        # notifier and the API) raced on CREATE TABLE, and the losers failed with
+        # UniqueViolation: one transaction-scoped advisory lock lets one create while
+        # the others wait, then find the tables there. (SQLite serialises writers itself.)
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+            SQLModel.metadata.create_all(conn, tables=own)
+    else:
+        SQLModel.metadata.create_all(engine, tables=own)
     from flockwatch.store.sequence import upgrade
 
     upgrade(engine)  # stores created before the change sequence
