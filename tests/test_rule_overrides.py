@@ -61,9 +61,14 @@ rules:
 T0 = datetime(2026, 2, 1, tzinfo=timezone.utc)
 
 
+def overrides_pack(body: str, name: str) -> str:
+    """A pack with overrides declares the engine that brought them (1.1)."""
+    return pack_text(body, name).replace('">=1.0,<2"', '">=1.1,<2"')
+
+
 def write_packs(tmp_path: Path, local: str, shipped: str = SHIPPED) -> Path:
     (tmp_path / "a_shipped.yaml").write_text(pack_text(shipped, "shipped"))
-    (tmp_path / "b_local.yaml").write_text(pack_text(local, "local"))
+    (tmp_path / "b_local.yaml").write_text(overrides_pack(local, "local"))
     return tmp_path
 
 
@@ -283,7 +288,7 @@ def test_a_second_replace_of_the_same_key_is_a_warning(tmp_path):
         threshold: 6
         override: {threshold: replace}
     """)
-    (tmp_path / "c_more.yaml").write_text(pack_text("""
+    (tmp_path / "c_more.yaml").write_text(overrides_pack("""
     overrides:
       - rule: s.flood
         threshold: 8
@@ -309,7 +314,7 @@ def test_the_shipped_file_is_not_changed_and_a_pack_alone_cannot_reach_others(tm
 def test_overrides_of_the_shipped_packs(tmp_path):
     """The documented example, against the real rules/ directory."""
     root = Path(__file__).resolve().parents[1]
-    (tmp_path / "local.yaml").write_text(pack_text("""
+    (tmp_path / "local.yaml").write_text(overrides_pack("""
     overrides:
       - rule: cascades.near_duplicate_spam
         threshold: 8
@@ -351,3 +356,11 @@ def test_the_example_tuning_file_loads_and_its_cases_hold():
     tuned = [a.rule_id for a in Engine(packs).process(drill)]
     shipped = [a.rule_id for a in Engine(load_packs([root / "rules"])).process(drill)]
     assert "baseline.operator_secret_request" in shipped and "baseline.operator_secret_request" not in tuned
+
+
+def test_an_overrides_pack_that_admits_engine_1_0_gets_a_warning(tmp_path):
+    packs = load_packs([write_packs(tmp_path, "overrides:\n  - rule: s.secret_ask\n    enabled: false\n")])
+    assert [n for p in packs for n in p.notes] == []  # it says >=1.1
+    (tmp_path / "b_local.yaml").write_text((tmp_path / "b_local.yaml").read_text().replace(">=1.1,<2", ">=1.0,<2"))
+    [note] = [n for p in load_packs([tmp_path]) for n in p.notes]
+    assert note.startswith(f"{tmp_path}/b_local.yaml:2:") and 'requires_engine: ">=1.1,<2"' in note

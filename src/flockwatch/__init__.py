@@ -4,4 +4,4 @@ __version__ = "0.1.0"
 
 # The rule-language/engine version that packs declare compatibility with
 # (`pack.requires_engine`). Bumped when rule semantics change, not on every release.
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"  # 1.1: `overrides:` (rules/overrides.py)

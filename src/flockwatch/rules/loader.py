@@ -254,6 +254,10 @@ def compile_pack(parsed: ParsedPack, regex_timeout: float = DEFAULT_REGEX_TIMEOU
         if Version(ENGINE_VERSION) not in SpecifierSet(spec.pack.requires_engine):
             pc.issue(line_of(raw.get("pack")), None,
                      f"pack needs engine {spec.pack.requires_engine}, this is engine {ENGINE_VERSION}")
+        elif spec.overrides and Version("1.0.0") in SpecifierSet(spec.pack.requires_engine):
+            # An engine 1.0 refuses the pack with a schema error instead of a version message.
+            pc.notes.append(f"{file}:{line_of(raw.get('pack'))}: pack uses overrides (engine 1.1); say "
+                            f"requires_engine: \">=1.1,<2\" so older engines refuse it by version")
     except InvalidSpecifier:
         pc.issue(line_of(raw.get("pack")), None, f"requires_engine {spec.pack.requires_engine!r} is not a version specifier")
     for name, macro in pc.raw_macros.items():
