@@ -31,12 +31,12 @@ class WorkerProcess:
                  log_path: Path, extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
                  log_level: str = "WARNING"):
         self.broker, self.group, self.topic = broker, group, topic
-        self.port = free_port()
+        self.port = 0  # chosen by `start`
         self.log_path = log_path
         self.args = [
             sys.executable, "-m", "flockwatch", "--log-level", log_level, "worker",
             "--broker", broker, "--group", group, "--topic", topic, "--database-url", database_url,
-            "--metrics-port", str(self.port), "--data-dir", str(data_dir), *extra_args,
+            "--data-dir", str(data_dir), *extra_args,
         ]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -44,9 +44,13 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # The port is picked now, not when the object was made: a worker started a minute
+        # later found its port taken by an outgoing connection (Errno 98; seen in a test
+        # where the second worker joins mid-stream).
+        self.port = free_port()
         with self.log_path.open("ab") as log:
             self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen([*self.args, "--metrics-port", str(self.port)], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          env=self.env)
         return self
 
