@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from collections import Counter
 from contextlib import ExitStack
@@ -52,7 +54,9 @@ def scan(path: str, rules_dirs: tuple[str, ...], out_path: str | None, dl_path: 
         # naming the input file does not empty it before it is read.
         out = _open_output(stack, out_path, "a") if out_path else sys.stdout
         report = scan_stream(stream, processor, path, dl)
-        if out_path:
+        if out_path and stat.S_ISREG(os.fstat(out.fileno()).st_mode):
+            # Only a regular file is emptied: /dev/null, a pipe or a terminal cannot be
+            # truncated (EINVAL) and have nothing old to drop.
             out.seek(0)
             out.truncate()
         for alert in report.alerts:
