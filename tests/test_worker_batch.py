@@ -122,3 +122,35 @@ def test_publication_is_the_stored_version_keyed_by_fingerprint(step: BatchStep)
     assert dict(pub.headers) == {"flockwatch-version": b"1", "flockwatch-change": b"new"}
     replayed = step.store(step.evaluate(records([event(1, OVERRIDE)])))[0]
     assert dict(publication(replayed).headers)["flockwatch-change"] == b"unchanged"
+
+
+def test_a_retry_after_the_notifier_failed_does_not_store_again(tmp_path: Path) -> None:
+    # The store's upsert and the notifier's INSERT are separate transactions. When the
+    # second failed (the database went away in between), the worker's retry stored the
+    # batch again: every alert came back "unchanged", was published as a replay and was
+    # not counted in flockwatch_alerts_stored_total.
+    import sqlite3
+
+    from sqlmodel import create_engine
+
+    from flockwatch.notify.notifier import Notifier
+
+    step = make_step(tmp_path / "a.db")
+    outbox_db = tmp_path / "outbox.db"
+    Notifier(f"sqlite:///{outbox_db}")  # its tables
+    step.notifier = Notifier(engine=create_engine(f"sqlite:///{outbox_db}", connect_args={"timeout": 0.05}))
+    out = step.evaluate(records([event(1, OVERRIDE)]))
+    lock = sqlite3.connect(outbox_db, isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")  # the notifier's database is away
+    try:
+        with pytest.raises(Exception, match="locked"):
+            step.store(out)
+    finally:
+        lock.rollback()
+        lock.close()
+    stored = step.store(out)  # the retry
+    assert [(s.created, s.changed) for s in stored] == [(True, True)]
+    assert publication(stored[0]).headers[-1] == ("flockwatch-change", b"new")
+    assert value(step.metrics.alerts_stored, "prompt_injection", "high") == 1
+    with step.notifier.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM notify_inbox").scalar() == 1

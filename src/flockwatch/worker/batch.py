@@ -53,6 +53,10 @@ class BatchOutcome:
     events: int = 0  # valid events
     forwards: list[tuple[int, Forward]] = field(default_factory=list)  # (firehose partition, forward)
     partition_ts: dict[int, float] = field(default_factory=dict)  # latest event time per firehose partition
+    # What the store answered, once it has: a retry after a later step failed (the
+    # notifier's INSERT, in its own transaction) must not store again, or every alert
+    # would come back "unchanged" - published as a replay and not counted as stored.
+    stored: list[StoredAlert] | None = None
 
 
 @dataclass
@@ -115,7 +119,9 @@ class BatchStep:
 
     def store(self, outcome: BatchOutcome) -> list[StoredAlert]:
         """Store the batch's alerts (idempotent by fingerprint); record metrics once stored."""
-        stored = self.store_.upsert(outcome.alerts) if outcome.alerts else []
+        stored = outcome.stored
+        if stored is None:
+            stored = outcome.stored = self.store_.upsert(outcome.alerts) if outcome.alerts else []
         if self.notifier is not None and stored:
             self.notifier.enqueue(stored)  # one INSERT; the dispatcher (flockwatch notify run) delivers
         m = self.metrics
