@@ -419,7 +419,6 @@ class WorkerRuntime:
 
     async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
         self.health.assigned = False  # a rebalance started (Kafka revokes everything, then reassigns)
-        self.fence.close()  # also when nothing was assigned (no let-go ran): reopened after the seek
 
     async def _on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
         owned = {tp.partition for tp in assigned if tp.topic == self.settings.events_topic}
