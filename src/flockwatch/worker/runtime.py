@@ -51,7 +51,6 @@ from flockwatch.worker.health import Health
 from flockwatch.worker.http import EndpointServer
 from flockwatch.worker.lag import LagTracker
 from flockwatch.worker.outbox import OutRecord, kafka_producer, send_records
-from flockwatch.worker.read_fence import ReadFence
 from flockwatch.worker.settings import WorkerSettings
 from flockwatch.worker.store_guard import StoreGuard
 from flockwatch.worker.store_wait import StoreWaitHook, shorten_wait_empty_log
@@ -123,16 +122,14 @@ class WorkerRuntime:
         self.app.agent(self.events_topic, name="flockwatch.detect")(self._consume)
         self.keyed: KeyedStage[Any] = KeyedStage(self.partitions)
         self.ack_order: AckOrder[Any] = AckOrder()
-        self.fence = ReadFence(enabled=self.app.stream_seek_hooked)  # what stage 2 may still take
         self._latest: dict[int, float] = {}  # firehose partition -> latest event time forwarded
         self._quiet_since: dict[int, tuple[int | None, float]] = {}  # partition -> (acked offset, since)
         self._idle: set[int] = set()  # owned firehose partitions with nothing left to read for a while
         if self.by_key is not None:
-            self.by_key_topic = self.app.topic(self.by_key, schema=self.fence.schema())
+            self.by_key_topic = self.app.topic(self.by_key, schema=RawSchema())
             self.app.agent(self.by_key_topic, name="flockwatch.keyed")(self._consume_keyed)
             self.app.timer(s.watermark_interval)(self._send_watermarks)
             self.app.before_wait_empty.append(self._let_go_of_held)
-            self.app.after_stream_seek.append(self._read_anew)
         self.app.before_wait_empty.append(StoreWaitHook(self.app, self.guard, EXIT_BATCH_FAILED))
         shorten_wait_empty_log()
         self.app.timer(s.lag_interval)(self._tick)
@@ -253,7 +250,6 @@ class WorkerRuntime:
             events = []  # noqa: PLW2901 - held records must be collectable when a rebalance lets go of them
             released = keyed.release()
             if released:
-                self.fence.handling([held.handle for held in released])
                 try:
                     await self.handle_keyed(released)
                 except asyncio.CancelledError:
@@ -263,7 +259,6 @@ class WorkerRuntime:
                                  "(they will be replayed)", len(released), exc_info=True)
                     logging.shutdown()
                     os._exit(EXIT_BATCH_FAILED)
-                self.fence.handled(self.app.consumer)
             for handle in keyed.finished(released):
                 ack_now += order.done(handle.message.partition, handle)
             for ev in ack_now:
@@ -276,7 +271,7 @@ class WorkerRuntime:
     def _accept_keyed(self, events: Sequence[Any]) -> list[Any]:
         """Hand records to stage 2; returns those that may be acknowledged now."""
         ack_now: list[Any] = []
-        for ev in self.fence.admit(events, self.app.consumer):  # the others are read again
+        for ev in events:
             partition = ev.message.partition
             self.ack_order.read(partition, ev)
             if self.keyed.accept(partition, ev.message.value, ev) is not None:
@@ -352,18 +347,11 @@ class WorkerRuntime:
         self._update_low_watermark()
 
     def _let_go_of_held(self) -> None:
-        self.fence.close()  # nothing read so far is taken or acknowledged any more (read_fence.py)
         dropped = self.keyed.drop_held()
-        self.fence.let_go(self.app.consumer, self.ack_order.forget())
+        self.ack_order.forget()
         if dropped:
             log.info("rebalance: let go of %d held forwarded records (they are read again)", dropped)
         self.metrics.reorder_held.set(len(self.keyed))
-
-    def _read_anew(self) -> None:
-        """Just after Faust's seek to the committed offsets: what stage 2 read before it is
-        read again, what comes from now on is new."""
-        self._let_go_of_held()
-        self.fence.reopen()
 
     async def _store(self, outcome: BatchOutcome, events: int) -> list[StoredAlert]:
         if not outcome.alerts:
