@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dis
 import inspect
 
 import pytest
@@ -37,10 +36,6 @@ def test_seek_before_resume_applies_to_the_installed_faust() -> None:
     names = patched.__code__.co_names  # in order of first use
     order = [n for n in names if n in ("stop_flow", "resume", "resume_partitions", "perform_seek", "resume_flow")]
     assert order == ["stop_flow", "resume", "resume_partitions", "perform_seek", "resume_flow"], order
-    # The app's after_stream_seek hooks run after the seek, before the flow resumes (read_fence.py).
-    used = [i.argval for i in dis.get_instructions(patched)
-            if i.argval in ("perform_seek", "after_stream_seek", "resume_flow")]
-    assert used == ["perform_seek", "after_stream_seek", "resume_flow"], used
 
 
 @pytest.mark.kafka

@@ -95,15 +95,11 @@ class WorkerApp(faust.App):
     not process yet (their watermark has not come), and the watermarks it waits for
     cannot come while the rebalance pauses the consumer: it lets go of them here, and
     Faust (which re-reads every partition from its committed offset after a
-    rebalance) reads them again. `after_stream_seek` hooks run just after that seek,
-    before the flow resumes (`faust_patches` patch 4; `stream_seek_hooked` says whether
-    it applied): see worker/read_fence.py."""
+    rebalance) reads them again."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.before_wait_empty: list[Callable[[], None]] = []
-        self.after_stream_seek: list[Callable[[], None]] = []
-        self.stream_seek_hooked = False
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
         for hook in self.before_wait_empty:
@@ -113,10 +109,8 @@ class WorkerApp(faust.App):
 
 def create_app(settings: WorkerSettings, partitions: int) -> WorkerApp:
     apply_fast_drain()
-    hooked = apply_seek_before_resume()
+    apply_seek_before_resume()
     apply_rewind_uncommitted()
     apply_true_highwaters(settings.broker)
     apply_fetch_max_wait(settings.fetch_max_wait)
-    app = WorkerApp(settings.group, monitor=QuietMonitor(), **faust_settings(settings, partitions))
-    app.stream_seek_hooked = hooked
-    return app
+    return WorkerApp(settings.group, monitor=QuietMonitor(), **faust_settings(settings, partitions))

@@ -45,9 +45,7 @@ a committed offset commits past it. The crash test's restarted worker hit this a
 once in 15 runs. Now the flow is stopped, the buffers emptied, the stream partitions
 resumed and only then sought, and the flow resumed last; and the seek also rewinds
 the uncommitted partitions of consumed topics (`consumer_auto_offset_reset` is
-"earliest"). Same technique as patch 1 for the method. Just after the seek, before the
-flow resumes, the method runs the app's `after_stream_seek` hooks (the repartition
-stage learns there which records will be read again, see worker/read_fence.py).
+"earliest"). Same technique as patch 1 for the method.
 """
 
 from __future__ import annotations
@@ -151,14 +149,10 @@ _RESUME_AND_SEEK = (
 _EMPTY_BUFFERS = f"{_R}self.app.flow_control.resume()"
 _RESUME_ORIGINAL = _RESUME_AND_SEEK + f"{_EMPTY_BUFFERS}\n{_R}consumer.resume_flow()\n"
 # What moves: the buffers are emptied first, with the flow stopped until after the seek.
-# What is added: the app's `after_stream_seek` hooks, after the seek and before the flow
-# resumes (worker/read_fence.py: what was delivered before them is read again).
-_AFTER_SEEK_HOOKS = (f"{_R}for hook in getattr(self.app, \"after_stream_seek\", ()):  # flockwatch\n"
-                     f"{_R}    hook()\n")
 _RESUME_FIXED = (
     f"{_R}consumer.stop_flow()  # flockwatch: nothing fetched is delivered until the seek below\n"
     f"{_EMPTY_BUFFERS}  # empties the stream buffers while nothing can arrive\n"
-    + _RESUME_AND_SEEK + _AFTER_SEEK_HOOKS + f"{_R}consumer.resume_flow()\n"
+    + _RESUME_AND_SEEK + f"{_R}consumer.resume_flow()\n"
 )
 
 
