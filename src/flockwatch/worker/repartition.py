@@ -351,11 +351,8 @@ class AckOrder(Generic[H]):
             ready.append(h)
         return ready
 
-    def forget(self, keep_partitions: set[int] | None = None) -> list[H]:
-        """Drop what was read (it is read again after a rebalance), except `keep_partitions`;
-        returns the handles dropped that were not given back (none of them will be)."""
-        dropped: list[H] = []
+    def forget(self, keep_partitions: set[int] | None = None) -> None:
+        """Drop what was read (it is read again after a rebalance), except `keep_partitions`."""
         for partition in list(self._read):
             if keep_partitions is None or partition not in keep_partitions:
-                dropped += [slot[0] for slot in self._read.pop(partition)[0]]
-        return dropped
+                del self._read[partition]
