@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
+from flockwatch.ingest.event import EVENT_TYPES
+
 # Event time -> alert stored. Replays of old data land in the top buckets, which is
 # the truth: they were stored that long after they happened.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
@@ -30,6 +32,11 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None):
         self.registry = r = registry if registry is not None else process_registry()
         self.events = Counter("flockwatch_events", "Valid events processed, by event type.", ["type"], registry=r)
+        for event_type in EVENT_TYPES:
+            # Every type exists from the first scrape, at 0: a series born with its whole
+            # first batch counted has no earlier sample, so increase() saw 0 events and
+            # FlockwatchNoEventsProcessed fired on a worker that had just processed them.
+            self.events.labels(event_type)
         self.invalid = Counter("flockwatch_invalid_events", "Events rejected at decoding, by reason.", ["reason"], registry=r)
         self.dead_letters = Counter(
             "flockwatch_dead_letters", "Records written to the dead-letter sink, by reason.", ["reason"], registry=r
