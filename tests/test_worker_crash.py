@@ -54,7 +54,8 @@ def test_sigkill_never_loses_or_duplicates_an_alert(broker: str, tmp_path: Path)
         w = worker(broker, topics, db_url, tmp_path, "--batch-size", "5000", "--batch-within", "1",
                    name="blocked").start()
         w.wait_ready(timeout=40)
-        wait_for(lambda: samples(w.metrics(), "flockwatch_events_total"), 20, "the first batch to be evaluated")
+        wait_for(lambda: sum(samples(w.metrics(), "flockwatch_events_total").values()) > 0, 20,
+                 "the first batch to be evaluated")  # every type is exported at 0 from the start
         time.sleep(2.0)  # four commit intervals pass while the batch waits for the store
         w.kill()
     finally:
